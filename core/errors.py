@@ -1,0 +1,11 @@
+"""The base class of every error caused by user input (a file, a parameter, a command line).
+
+The CLI prints these as one clean line and exits 1; the GUI shows them in a dialog or status bar.
+Anything else escaping is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A problem the user can fix; ``str(err)`` says what and how."""
