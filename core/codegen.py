@@ -25,6 +25,7 @@ from core.layers import LayerSpec, get_spec
 from core.shapes import fmt_shape
 
 RESERVED = {"self", "x", "F", "nn", "torch", "super", "main", "Net"}
+_MODULE_NAMES = set(dir(nn.Module())) | set(dir(nn.Module))  # attributes a layer name must not shadow
 CLASS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
@@ -64,7 +65,7 @@ def legal_name(raw: str, taken: set[str]) -> str:
     name = re.sub(r"\W", "_", raw, flags=re.ASCII) or "node"
     if name[0].isdigit():
         name = "n_" + name
-    if keyword.iskeyword(name) or name in RESERVED or hasattr(nn.Module, name) or name.startswith("__"):
+    if keyword.iskeyword(name) or name in RESERVED or name in _MODULE_NAMES or name.startswith("__"):
         name = name.strip("_") + "_"
         if name[0].isdigit() or name == "_":
             name = "n" + name
@@ -99,7 +100,7 @@ def _is_default(spec: LayerSpec, name: str, value: Any) -> bool:
         return False
     d = p.default
     norm = p.validate(d) if d is not None else None
-    return bool(value == norm or value == d)
+    return bool(value in (norm, d))
 
 
 def _call(fn: str, args: list[str], spec: LayerSpec, params: Mapping[str, Any], names: tuple[str, ...]) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 from core.errors import UserError
 from core.events import Signal
-from core.layers import AUTO, ParamError, get_spec
+from core.layers import AUTO, LayerSpec, ParamError, get_spec
 
 ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -40,7 +40,7 @@ class Node:
     position: tuple[float, float] = (0.0, 0.0)
 
     @property
-    def spec(self):  # type: ignore[no-untyped-def]
+    def spec(self) -> LayerSpec:
         """The node's :class:`core.layers.LayerSpec`."""
         return get_spec(self.type)
 
@@ -69,12 +69,13 @@ class GraphEvents:
         self.changed = Signal("changed")  # () after any structural or parameter change
 
 
-def check_id(node_id: str) -> None:
+def check_id(node_id: object) -> None:
     """Raise :class:`GraphError` unless ``node_id`` is a legal identifier-like id."""
-    if not isinstance(node_id, str) or not ID_RE.match(node_id) or keyword.iskeyword(node_id):
+    if (not isinstance(node_id, str) or not ID_RE.match(node_id) or keyword.iskeyword(node_id)
+            or node_id.startswith("__")):
         raise GraphError(
             f"id {node_id!r} is not allowed: use letters, digits and underscores, starting with a letter "
-            "(at most 64 characters, not a Python keyword)",
+            "(at most 64 characters, not a Python keyword, not starting with '__')",
             node=node_id if isinstance(node_id, str) else None, field="id",
         )
 
@@ -187,12 +188,13 @@ class Graph:
     ) -> Node:
         """Add a node of ``type_name``. Missing ``params`` start at the spec's defaults."""
         spec = get_spec(type_name)
-        node_id = node_id or self.unique_id(type_name)
+        node_id = self.unique_id(type_name) if node_id is None else node_id
         check_id(node_id)
         if node_id in self._nodes:
             raise GraphError(f"a node called {node_id!r} already exists; choose another id", node_id, "id")
         given = spec.defaults() if params is None else dict(params)
-        node = Node(node_id, type_name, validate_params(node_id, type_name, given), (float(position[0]), float(position[1])))
+        pos = (float(position[0]), float(position[1]))
+        node = Node(node_id, type_name, validate_params(node_id, type_name, given), pos)
         self._nodes[node_id] = node
         self.events.node_added.emit(node)
         self.events.changed.emit()
@@ -225,6 +227,10 @@ class Graph:
         spec = d.spec
         if spec.max_inputs == 0:
             raise GraphError(f"{d.type} '{dst}' takes no inputs; connect it to the next layer instead", dst)
+        if check_cycle and self.would_create_cycle(src, dst):
+            raise GraphError(
+                f"connecting '{s.id}' → '{dst}' would create a cycle; networks must flow one way", dst
+            )
         if port is None:
             port = self.free_port(dst)
             if port is None:
@@ -235,10 +241,6 @@ class Graph:
             raise GraphError(f"{d.type} '{dst}' has no input port {port}", dst, "port")
         if any(e.dst == dst and e.port == port for e in self._edges):
             raise GraphError(f"input {port} of {d.type} '{dst}' is already connected; disconnect it first", dst)
-        if check_cycle and self.would_create_cycle(src, dst):
-            raise GraphError(
-                f"connecting '{s.id}' → '{dst}' would create a cycle; networks must flow one way", dst
-            )
         edge = Edge(src, dst, port)
         self._edges.append(edge)
         self.events.edge_added.emit(edge)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.graph import Edge, Graph
-from core.layers import AUTO, get_spec
+from core.layers import AUTO
 from core.shapes import Shape, ShapeError, fmt_shape
 
 
@@ -118,9 +118,9 @@ def infer(graph: Graph) -> InferenceResult:
     queue = deque(i for i in ids if indeg[i] == 0)
     order: list[str] = []
     while queue:
-        n = queue.popleft()
-        order.append(n)
-        for m in outs[n]:
+        cur = queue.popleft()
+        order.append(cur)
+        for m in outs[cur]:
             indeg[m] -= 1
             if indeg[m] == 0:
                 queue.append(m)
@@ -136,7 +136,7 @@ def infer(graph: Graph) -> InferenceResult:
     # Inputs present on the right ports.
     for n in nodes:
         spec = n.spec
-        ports = [e.port for e in ins[n.id]]
+        ports = [e.port for e in ins[n.id]]  # sorted by port
         if spec.is_input:
             continue
         if not ports:
@@ -173,7 +173,7 @@ def infer(graph: Graph) -> InferenceResult:
     for nid in order:
         info = infos[nid]
         node = graph.node(nid)
-        spec = node.spec
+        nspec = node.spec
         if info.error and any(e.node == nid and "cycle" in e.message for e in errors):
             continue
         in_shapes: list[Shape] = []
@@ -184,11 +184,11 @@ def infer(graph: Graph) -> InferenceResult:
                 blocked = True
                 break
             in_shapes.append(src)
-        if blocked or (info.error and not spec.is_input):
+        if blocked or (info.error and not nspec.is_input):
             continue
         info.input_shapes = in_shapes
-        resolved = spec.full_params(node.params)
-        for p in spec.params:
+        resolved = nspec.full_params(node.params)
+        for p in nspec.params:
             if p.inferred:
                 if resolved[p.name] == AUTO:
                     x = in_shapes[0] if in_shapes else ()
@@ -197,7 +197,7 @@ def infer(graph: Graph) -> InferenceResult:
                     info.explicit_inferable.append(p.name)
         info.resolved = resolved
         try:
-            out = spec.shape_fn(resolved, in_shapes, [notes.get(e.src) for e in ins[nid]])
+            out = nspec.shape_fn(resolved, in_shapes, [notes.get(e.src) for e in ins[nid]])
         except ShapeError as ex:
             fail(nid, f"{_label(graph, nid)} {ex}")
             continue
@@ -205,9 +205,9 @@ def infer(graph: Graph) -> InferenceResult:
             fail(nid, f"{_label(graph, nid)} could not be checked ({type(ex).__name__}: {ex})")
             continue
         info.output_shape = tuple(int(d) for d in out)
-        info.params = spec.param_count(resolved, in_shapes, info.output_shape)
-        info.macs = spec.macs(resolved, in_shapes, info.output_shape)
-        if spec.type_name == "Flatten" or (len(in_shapes) == 1 and len(in_shapes[0]) > len(info.output_shape)):
+        info.params = nspec.param_count(resolved, in_shapes, info.output_shape)
+        info.macs = nspec.macs(resolved, in_shapes, info.output_shape)
+        if nspec.type_name == "Flatten" or (len(in_shapes) == 1 and len(in_shapes[0]) > len(info.output_shape)):
             x = in_shapes[0]
             info.note = f"{math.prod(x)} = {'×'.join(map(str, x))}" if len(info.output_shape) == 1 else None
         notes[nid] = info.note

@@ -128,7 +128,7 @@ class ParamSpec:
 
     def _range(self, v: float) -> None:
         lo, hi = self.minimum, self.maximum
-        if lo is not None and v < lo or hi is not None and v > hi:
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
             if lo is not None and hi is not None:
                 rng = f"between {lo:g} and {hi:g}"
             elif lo is not None:
@@ -295,7 +295,6 @@ def _input_shape(p: Mapping[str, Any], ins: Sequence[Shape], notes: Sequence[str
     return tuple(p["shape"])
 
 
-_POS = {"minimum": 1, "maximum": 4096}
 KERNEL = ParamSpec("kernel_size", "pair", 3, "Height and width of the sliding window.", minimum=1, maximum=64,
                    required=True)
 STRIDE1 = ParamSpec("stride", "pair", 1, "Step of the window in pixels.", minimum=1, maximum=64)
@@ -325,8 +324,8 @@ register(LayerSpec(
     "side: (H + 2·padding − dilation·(kernel_size − 1) − 1) / stride + 1, rounded down.",
     (
         ParamSpec("in_channels", "int", AUTO, "Input channels; auto takes them from the input.", inferred="channels",
-                  **_POS),
-        ParamSpec("out_channels", "int", 16, "Number of filters = output channels.", required=True, **_POS),
+                  minimum=1, maximum=4096),
+        ParamSpec("out_channels", "int", 16, "Number of filters = output channels.", required=True, minimum=1, maximum=4096),
         KERNEL, STRIDE1,
         ParamSpec("padding", "padding", 0, "Zeros added on each side, or 'same' / 'valid'.", minimum=0,
                   maximum=32, choices=("same", "valid")),

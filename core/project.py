@@ -126,9 +126,9 @@ def from_dict(data: Any) -> Project:
         nid = raw.get("id")
         try:
             check_id(nid)
+            assert isinstance(nid, str)
         except GraphError as e:
             raise ProjectError(f"node {i}: {e}", node=nid if isinstance(nid, str) else None, field="id") from None
-        assert isinstance(nid, str)
         if nid in graph:
             raise ProjectError(f"duplicate node id {nid!r}; every id must be unique", node=nid, field="id")
         typ = raw.get("type")
@@ -158,6 +158,7 @@ def from_dict(data: Any) -> Project:
                     f"edge {i} ({src!r} → {dst!r}): its {end} {value!r} is not a node in this file",
                     node=value if isinstance(value, str) else None, field=f"edges[{i}].{end}",
                 )
+        assert isinstance(src, str) and isinstance(dst, str)
         if not isinstance(port, int) or isinstance(port, bool) or port < 0:
             raise ProjectError(f"edge {i}: 'port' must be a non-negative integer", node=dst, field=f"edges[{i}].port")
         try:

@@ -62,15 +62,15 @@ def _window(
 ) -> tuple[int, int]:
     h, w = x[1], x[2]
     eff = ((kernel[0] - 1) * dil[0] + 1, (kernel[1] - 1) * dil[1] + 1)
-    if eff[0] > h + 2 * pad[0] or eff[1] > w + 2 * pad[1]:
-        raise ShapeError(
-            f"has a {eff[0]}×{eff[1]} {noun} window but receives only {h}×{w}"
-            + (f" (+{pad[0]}/{pad[1]} padding)" if any(pad) else "")
-            + "; use a smaller kernel_size, add padding, or remove a pooling layer before it"
-        )
     oh = conv_out(h, kernel[0], stride[0], pad[0], dil[0], ceil_mode)
     ow = conv_out(w, kernel[1], stride[1], pad[1], dil[1], ceil_mode)
     if oh <= 0 or ow <= 0:
+        if eff[0] > h + 2 * pad[0] or eff[1] > w + 2 * pad[1]:
+            raise ShapeError(
+                f"has a {eff[0]}×{eff[1]} {noun} window but receives only {h}×{w}"
+                + (f" (+{pad[0]}/{pad[1]} padding)" if any(pad) else "")
+                + "; use a smaller kernel_size, add padding, or remove a pooling layer before it"
+            )
         raise ShapeError(f"would produce an empty {oh}×{ow} output from {h}×{w}; reduce kernel_size or stride")
     return oh, ow
 
@@ -100,6 +100,14 @@ def conv2d(params: Params, ins: Sequence[Shape], notes: Sequence[str | None] = (
             raise ShapeError("uses padding='same', which needs stride 1; set stride to 1 or give padding as a number")
         return (cout, x[1], x[2])
     p = (0, 0) if padding == "valid" else pair(padding)
+    mode = params.get("padding_mode", "zeros")
+    if mode in ("reflect", "circular") and any(p):
+        limit_h, limit_w = (x[1] - 1, x[2] - 1) if mode == "reflect" else (x[1], x[2])
+        if p[0] > limit_h or p[1] > limit_w:
+            raise ShapeError(
+                f"uses padding_mode='{mode}' with padding {p[0]}×{p[1]}, but a {x[1]}×{x[2]} input allows at most "
+                f"{limit_h}×{limit_w}; use padding_mode='zeros' or less padding"
+            )
     oh, ow = _window(params, x, k, s, p, d, False, "kernel")
     return (cout, oh, ow)
 
@@ -110,8 +118,7 @@ def _pool_common(params: Params, ins: Sequence[Shape], dilation: bool) -> tuple[
     s = pair(params["stride"]) if params.get("stride") is not None else k
     p = pair(params["padding"])
     d = pair(params["dilation"]) if dilation else (1, 1)
-    eff = ((k[0] - 1) * d[0] + 1, (k[1] - 1) * d[1] + 1)
-    limit = eff if dilation else k
+    limit = k  # torch checks padding against the plain kernel, even when dilated
     if p[0] > limit[0] // 2 or p[1] > limit[1] // 2:
         raise ShapeError(
             f"has padding {p[0]}×{p[1]}, more than half of its {limit[0]}×{limit[1]} window; "
@@ -123,7 +130,7 @@ def _pool_common(params: Params, ins: Sequence[Shape], dilation: bool) -> tuple[
 
 def max_pool2d(params: Params, ins: Sequence[Shape], notes: Sequence[str | None] = ()) -> Shape:
     """MaxPool2d: like a convolution window, stride defaulting to kernel_size; padding ≤ half the
-    (dilated) kernel; ``ceil_mode`` rounds up."""
+    kernel; ``ceil_mode`` rounds up."""
     x, (oh, ow) = _pool_common(params, ins, dilation=True)
     return (x[0], oh, ow)
 
@@ -176,7 +183,7 @@ def flatten(params: Params, ins: Sequence[Shape], notes: Sequence[str | None] = 
     if start > end:
         raise ShapeError(f"has start_dim={start} after end_dim={end}; start_dim must come first")
     merged = math.prod(full[start : end + 1])
-    return tuple(full[1:start]) + (merged,) + tuple(full[end + 1 :])
+    return (*tuple(full[1:start]), merged, *tuple(full[end + 1:]))
 
 
 def same(params: Params, ins: Sequence[Shape], notes: Sequence[str | None] = ()) -> Shape:

@@ -1,0 +1,61 @@
+"""The headless CLI: summary (table and JSON), export, clean errors with exit code 1."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.cli import main
+from core.project import presets_dir
+
+LENET = str(presets_dir() / "lenet5-mnist.json")
+
+
+def test_summary_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["summary", LENET]) == 0
+    out = capsys.readouterr().out
+    assert "conv1       Conv2d     N×6×28×28        156  117,600" in out
+    assert "Total params: 61,706" in out
+
+
+def test_summary_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["summary", LENET, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["total_params"] == 61_706
+    assert data["nodes"][1] == {"id": "conv1", "type": "Conv2d", "output_shape": ["N", 6, 28, 28], "params": 156,
+                                "macs": 117_600}
+
+
+def test_summary_json_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = json.loads(Path(LENET).read_text())
+    bad["nodes"][8]["params"]["in_features"] = 256
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    assert main(["summary", str(tmp_path / "bad.json"), "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data == {"errors": [{"node": "fc1", "message": "Linear 'fc1' expects 256 input features but receives "
+                                "400 = 16×5×5; set in_features to 400 or to auto"}]}
+
+
+def test_export_writes_runnable_file(tmp_path: Path) -> None:
+    out = tmp_path / "net.py"
+    assert main(["export", LENET, "-o", str(out), "--class-name", "LeNet5"]) == 0
+    assert "class LeNet5(nn.Module):" in out.read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["summary", "nope.json"], "nope.json: no such file"),
+        (["export", LENET, "-o", "x.py", "--class-name", "1bad"], "class name '1bad' is not a legal"),
+    ],
+)
+def test_user_errors_are_one_clean_line(args: list[str], words: str, tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "core.cli", *args], capture_output=True, text=True, cwd=tmp_path,
+                         timeout=120, env={**__import__("os").environ, "PYTHONPATH": str(presets_dir().parents[1])})
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr
+    assert out.stderr.startswith("netbuilder: error:") and words in out.stderr

@@ -1,0 +1,102 @@
+"""Whole-graph inference: shapes, counts and every graph-level error, with messages naming the node."""
+
+from __future__ import annotations
+
+from core.graph import Graph
+from core.inference import infer
+from core.project import load_preset
+
+
+def chain(*layers: tuple[str, str, dict[str, object]], shape: list[int] | None = None) -> Graph:
+    g = Graph()
+    g.add_node("Input", "input", {"shape": shape or [1, 28, 28]})
+    prev = "input"
+    for t, i, p in layers:
+        g.add_node(t, i, p)
+        g.connect(prev, i)
+        prev = i
+    return g
+
+
+def test_lenet5_preset_shapes_and_totals() -> None:
+    r = infer(load_preset("lenet5-mnist").graph)
+    assert r.ok, r.error_text()
+    shapes = {n: r.nodes[n].output_shape for n in r.order}
+    assert shapes["conv1"] == (6, 28, 28) and shapes["pool2"] == (16, 5, 5) and shapes["fc3"] == (10,)
+    assert r.total_params == 61_706
+    assert r.nodes["fc1"].resolved["in_features"] == 400
+    assert r.output_id == "fc3" and r.input_id == "input"
+
+
+def test_no_input_and_two_inputs() -> None:
+    g = Graph()
+    g.add_node("ReLU", "r")
+    r = infer(g)
+    assert not r.ok and any("no Input" in e.message for e in r.errors)
+    g.add_node("Input", "a", {"shape": [4]})
+    g.add_node("Input", "b", {"shape": [4]})
+    r = infer(g)
+    assert r.errors_for("b") and "second Input" in r.errors_for("b")[0]
+
+
+def test_cycle_names_its_nodes() -> None:
+    g = chain(("ReLU", "r1", {}), ("Add", "add", {}), ("ReLU", "r2", {}))
+    g.connect("r2", "add", 1, check_cycle=False)
+    g.add_node("ReLU", "out")
+    g.connect("r2", "out")
+    r = infer(g)
+    msgs = " ".join(e.message for e in r.errors)
+    assert "cycle (add → r2 → add)" in msgs or "cycle (r2 → add → r2)" in msgs
+    assert set(e.node for e in r.errors if "cycle" in e.message) == {"add", "r2"}
+
+
+def test_several_outputs_and_unconnected_nodes() -> None:
+    g = chain(("ReLU", "r1", {}), ("ReLU", "r2", {}))
+    g.add_node("Sigmoid", "extra")
+    g.connect("r1", "extra")
+    g.add_node("Tanh", "lonely")
+    r = infer(g)
+    assert any("second output" in m for m in r.errors_for("extra"))
+    assert r.errors_for("lonely") == ["Tanh 'lonely' has no input; connect a layer to it or delete it"]
+
+
+def test_add_with_mismatched_and_missing_inputs() -> None:
+    g = chain(("Conv2d", "c1", {"out_channels": 4, "kernel_size": 3}), ("Add", "add", {}))
+    r = infer(g)
+    assert r.errors_for("add") == ["Add 'add' needs at least 2 inputs but has 1; connect another branch to it"]
+    g.connect("input", "add", 1)
+    r = infer(g)
+    assert "needs inputs of the same shape but input 0 is N×4×26×26 and input 1 is N×1×28×28" in r.errors_for("add")[0]
+    g2 = chain(("ReLU", "r", {}), ("Add", "add", {}))
+    e = g2.in_edges("add")[0]
+    g2.disconnect(e)
+    g2.connect("r", "add", 1)
+    g2.connect("input", "add", 2)
+    assert "input 0 unconnected" in infer(g2).errors_for("add")[0]
+
+
+def test_linear_fed_4d_tensor_suggests_flatten() -> None:
+    g = chain(("Conv2d", "c", {"out_channels": 16, "kernel_size": 5}), ("Linear", "fc", {"out_features": 10}),
+              shape=[1, 9, 9])
+    msg = infer(g).errors_for("fc")[0]
+    assert msg.startswith("Linear 'fc' receives a 4-D tensor N×16×5×5") and "add a Flatten before it" in msg
+    assert "400 = 16×5×5" in msg
+
+
+def test_errors_do_not_cascade_downstream() -> None:
+    g = chain(("Conv2d", "c", {"out_channels": 4, "kernel_size": 40}), ("ReLU", "r", {}), ("Flatten", "f", {}))
+    r = infer(g)
+    assert [e.node for e in r.errors] == ["c"]
+    assert r.nodes["r"].output_shape is None and r.nodes["f"].output_shape is None
+
+
+def test_explicit_inferable_values_are_reported() -> None:
+    g = chain(("Flatten", "f", {}), ("Linear", "fc", {"in_features": 784, "out_features": 10}))
+    r = infer(g)
+    assert r.ok and r.nodes["fc"].explicit_inferable == ["in_features"]
+
+
+def test_inference_of_500_nodes_is_quick() -> None:
+    layers = [("ReLU", f"r{i}", {}) for i in range(499)]
+    r = infer(chain(*layers, shape=[8]))  # type: ignore[arg-type]
+    assert r.ok and len(r.order) == 500
