@@ -178,7 +178,7 @@ class DeadReluReport:
 def _is_zeroing(module_or_type: str) -> bool:
     # Activations that output exact zeros for negative inputs. Keyed by the functional/module the
     # spec declares, so a new zeroing activation is one entry here.
-    return module_or_type in {"F.relu", "ReLU", "F.relu6", "ReLU6", "F.hardtanh"}
+    return module_or_type in {"F.relu", "ReLU", "F.relu6", "ReLU6"}
 
 
 def _stats(node: str, type_name: str, y: torch.Tensor) -> ActivationStats:
