@@ -344,11 +344,12 @@ def train(args, model, device, data, optimizer, sampler, epoch, rank, stats):
         loss.backward()
         optimizer.step()
         steps += 1
-        if rank == 0 and (batch_idx % args.log_interval == 0 or batch_idx == n_batches - 1):
+        stop = args.dry_run or (args.max_steps and steps >= args.max_steps)
+        if rank == 0 and (batch_idx % args.log_interval == 0 or batch_idx == n_batches - 1 or stop):
             done = min((batch_idx + 1) * args.batch_size, len(order))
             print(f"Train Epoch: {epoch} [{done}/{len(order)} ({100.0 * done / len(order):.0f}%)]"
                   f"\tLoss: {loss.item():.6f}", flush=True)
-        if args.dry_run or (args.max_steps and steps >= args.max_steps):
+        if stop:
             break
     return steps
 
