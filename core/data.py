@@ -458,7 +458,8 @@ def load_dataset(name: str, data_dir: str | os.PathLike[str] | None = None, down
                        from_cache=True)
     tensors = _load_cifar_folder(folder) if name == "cifar10" else _load_idx_folder(name, folder, files)
     mean, std = mean_std(tensors["train_x"])
-    _save_cache(cpath, {**tensors, "key": key, "mean": torch.tensor(mean), "std": torch.tensor(std)})
+    _save_cache(cpath, {**tensors, "key": key, "mean": torch.tensor(mean, dtype=torch.float64),
+                       "std": torch.tensor(std, dtype=torch.float64)})
     return Dataset(name, tensors["train_x"], tensors["train_y"], tensors["test_x"], tensors["test_y"],
                    _classes(name), mean, std, str(folder))
 
