@@ -27,10 +27,11 @@ from core.shapes import fmt_shape
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
-LOSSES = ("cross-entropy", "nll")
+LOSSES = ("cross-entropy", "nll", "mse")
 SCHEDULES = ("none", "step", "cosine")
+FIT_INPUTS = ("auto", "pad", "resize")
 
-# Sensible MNIST defaults, used where the project has no training settings (they match the app's).
+# Sensible MNIST defaults, used where the project has no training settings (the app's TrainConfig defaults).
 DEFAULTS: dict[str, Any] = {
     "dataset": "mnist",
     "epochs": 5,
@@ -39,11 +40,16 @@ DEFAULTS: dict[str, Any] = {
     "lr": 0.01,
     "momentum": 0.9,
     "weight_decay": 0.0,
+    "nesterov": False,
     "optimizer": "sgd",
     "loss": "cross-entropy",
-    "schedule": "none",
+    "schedule": "cosine",
+    "step_size": None,
+    "gamma": 0.1,
+    "fit_input": "auto",
     "seed": 0,
 }
+_OPTIONAL = {"step_size"}
 
 MAIN_GUARD = 'if __name__ == "__main__":'
 
@@ -81,17 +87,22 @@ def _setting(training: Mapping[str, Any], key: str, notes: list[str]) -> Any:
     if key not in training or training[key] is None:
         return default
     value = training[key]
-    choices = {"dataset": DATASETS, "optimizer": OPTIMIZERS, "loss": LOSSES, "schedule": SCHEDULES}.get(key)
+    choices = {"dataset": DATASETS, "optimizer": OPTIMIZERS, "loss": LOSSES, "schedule": SCHEDULES,
+               "fit_input": FIT_INPUTS}.get(key)
     if choices is not None:
         if key == "dataset" and value == "sample":
             notes.append("the bundled 'sample' dataset is part of the app; the script trains on MNIST")
             return "mnist"
+        if key == "fit_input" and value == "none":
+            return "auto"  # the app refuses a mismatch; the script pads or resizes as needed
         if value in choices:
             return value
         notes.append(f"{key} {value!r} is not supported by the script ({', '.join(choices)}); using {default!r}")
         return default
     ok = False
-    if isinstance(default, int) and not isinstance(value, bool):
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif (isinstance(default, int) or key in _OPTIONAL) and not isinstance(value, bool):
         ok = isinstance(value, int) and 0 <= value <= 10**9 and (value > 0 or key == "seed")
     elif isinstance(default, float):
         ok = (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
@@ -152,6 +163,10 @@ def training_script_full(graph: Graph, training: Mapping[str, Any] | None = None
         "OPTIMIZER": repr(settings["optimizer"]),
         "LOSS": repr(settings["loss"]),
         "SCHEDULE": repr(settings["schedule"]),
+        "STEP_SIZE": repr(settings["step_size"]),
+        "GAMMA": repr(settings["gamma"]),
+        "NESTEROV": repr(settings["nesterov"]),
+        "FIT": repr(settings["fit_input"]),
         "SEED": repr(settings["seed"]),
     }
     for key, value in replacements.items():
@@ -284,12 +299,13 @@ def load_data(name, data_dir, download, rank=0, world_size=1):
     return _load_cifar(folder) if name == "cifar10" else _load_idx(folder)
 
 
-def prepare(x, input_shape, mean, std):
+def prepare(x, input_shape, mean, std, fit="auto"):
     """uint8 images → normalised float, fitted to the model's input shape.
 
-    A smaller image is padded with black borders (a 32×32 net on 28×28 MNIST, as LeNet-5 did), a
-    larger one resized; grey images are repeated for a colour net and colour ones averaged for a
-    grey net; a flat input gets the flattened image."""
+    With fit "auto" a smaller image is padded with black borders (a 32×32 net on 28×28 MNIST, as
+    LeNet-5 did) and a larger one resized; "pad" and "resize" force one way. Grey images are
+    repeated for a colour net and colour ones averaged for a grey net; a flat input gets the
+    flattened image."""
     x = x.float().div_(255.0)
     c, h, w = x.shape[1:]
     want = tuple(input_shape)
@@ -299,11 +315,12 @@ def prepare(x, input_shape, mean, std):
     else:
         wc, wh, ww = want
         if (wh, ww) != (h, w):
-            if wh >= h and ww >= w:
-                top, left = (wh - h) // 2, (ww - w) // 2
+            if fit == "pad" or (fit == "auto" and wh >= h and ww >= w):
+                top, left = (wh - h) // 2, (ww - w) // 2  # negative padding crops
                 x = F.pad(x, (left, ww - w - left, top, wh - h - top))
             else:
-                x = F.interpolate(x, size=(wh, ww), mode="bilinear", align_corners=False, antialias=True)
+                x = F.interpolate(x, size=(wh, ww), mode="bilinear", align_corners=False,
+                                  antialias=wh < h or ww < w)
         if wc != c:
             if c == 1:
                 x = x.expand(-1, wc, -1, -1)
@@ -324,7 +341,20 @@ def prepare(x, input_shape, mean, std):
 def loss_fn(name, output, target, reduction="mean"):
     if name == "nll":  # for a network that ends in LogSoftmax
         return F.nll_loss(output, target, reduction=reduction)
+    if name == "mse":  # squared error against one-hot targets
+        return F.mse_loss(output, F.one_hot(target, output.shape[1]).to(output.dtype), reduction=reduction)
     return F.cross_entropy(output, target, reduction=reduction)
+
+
+def lr_at(args, step, steps_per_epoch):
+    """The learning rate of optimisation step ``step`` (0-based), as the app schedules it."""
+    if args.schedule == "cosine":
+        total = max(1, steps_per_epoch * args.epochs)
+        return args.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
+    if args.schedule == "step":
+        size = args.step_size or max(1, args.epochs // 3)
+        return args.lr * args.gamma ** ((step // steps_per_epoch) // size)
+    return args.lr
 
 
 def train(args, model, device, data, optimizer, sampler, epoch, rank, stats):
@@ -336,8 +366,10 @@ def train(args, model, device, data, optimizer, sampler, epoch, rank, stats):
     steps = 0
     n_batches = math.ceil(len(order) / args.batch_size)
     for batch_idx in range(n_batches):
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(args, (epoch - 1) * n_batches + batch_idx, n_batches)
         idx = order[batch_idx * args.batch_size:(batch_idx + 1) * args.batch_size].to(train_x.device)
-        x = prepare(train_x[idx], @CLASS@.input_shape, *stats).to(device, non_blocking=True)
+        x = prepare(train_x[idx], @CLASS@.input_shape, *stats, args.fit_input).to(device, non_blocking=True)
         y = train_y[idx].to(device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
         loss = loss_fn(args.loss, model(x), y)
@@ -363,7 +395,7 @@ def test(args, model, device, data, rank, world_size, stats):
     sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss, correct, count
     for start in range(0, len(idx_all), args.test_batch_size):
         idx = idx_all[start:start + args.test_batch_size]
-        x = prepare(test_x[idx], @CLASS@.input_shape, *stats).to(device)
+        x = prepare(test_x[idx], @CLASS@.input_shape, *stats, args.fit_input).to(device)
         y = test_y[idx].to(device)
         out = model(x)
         sums[0] += loss_fn(args.loss, out, y, reduction="sum").double()
@@ -386,15 +418,8 @@ def make_optimizer(args, params):
         return torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
     if args.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
-    return torch.optim.SGD(params, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
-
-
-def make_scheduler(args, optimizer):
-    if args.schedule == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=args.gamma)
-    if args.schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(args.epochs, 1))
-    return None
+    return torch.optim.SGD(params, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
+                           nesterov=args.nesterov)
 
 
 def pick_device(args, local_rank):
@@ -425,10 +450,17 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=@LR@, help="learning rate (default: %(default)s)")
     p.add_argument("--momentum", type=float, default=@MOMENTUM@, help="SGD/RMSprop momentum (default: %(default)s)")
     p.add_argument("--weight-decay", type=float, default=@WEIGHT_DECAY@, help="L2 penalty (default: %(default)s)")
-    p.add_argument("--loss", choices=("cross-entropy", "nll"), default=@LOSS@, help="loss (default: %(default)s)")
+    p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=@NESTEROV@,
+                   help="Nesterov momentum for SGD (default: %(default)s)")
+    p.add_argument("--loss", choices=("cross-entropy", "nll", "mse"), default=@LOSS@,
+                   help="loss (default: %(default)s)")
     p.add_argument("--schedule", choices=("none", "step", "cosine"), default=@SCHEDULE@,
-                   help="learning-rate schedule per epoch (default: %(default)s)")
-    p.add_argument("--gamma", type=float, default=0.7, help="step schedule: factor per epoch (default: %(default)s)")
+                   help="learning-rate schedule, updated every step (default: %(default)s)")
+    p.add_argument("--step-size", type=int, default=@STEP_SIZE@,
+                   help="step schedule: epochs between decays (default: a third of the epochs)")
+    p.add_argument("--gamma", type=float, default=@GAMMA@, help="step schedule: decay factor (default: %(default)s)")
+    p.add_argument("--fit-input", choices=("auto", "pad", "resize"), default=@FIT@,
+                   help="how images are fitted to the model's input size (default: %(default)s)")
     p.add_argument("--seed", type=int, default=@SEED@, help="random seed (default: %(default)s)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
                    help="device (default: cuda, else mps, else cpu)")
@@ -468,7 +500,6 @@ def main(argv=None):
     net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if distributed else model
     optimizer = make_optimizer(args, net.parameters())
-    scheduler = make_scheduler(args, optimizer)
     # Shards the shuffled indices: each process gets its own 1/world_size of every epoch.
     sampler = DistributedSampler(range(len(data[0])), num_replicas=world_size, rank=rank, shuffle=True,
                                  seed=args.seed)
@@ -487,8 +518,6 @@ def main(argv=None):
         _, accuracy = test(args, model, device, data, rank, world_size, stats)
         if rank == 0:
             print(f"Epoch {epoch} took {time.perf_counter() - t0:.1f} s", flush=True)
-        if scheduler is not None:
-            scheduler.step()
 
     if args.save_model and rank == 0:  # DDP keeps the replicas identical: one copy is enough
         torch.save(model.state_dict(), args.save_model)

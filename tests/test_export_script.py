@@ -35,17 +35,25 @@ def test_model_class_is_the_generated_source_verbatim(preset: str) -> None:
 
 def test_defaults_come_from_the_project_training_settings(tmp_path: Path) -> None:
     training = {"dataset": "fashion-mnist", "epochs": 3, "batch_size": 32, "lr": 0.001, "momentum": 0.5,
-                "optimizer": "adam", "loss": "nll", "seed": 7, "schedule": "step"}
+                "optimizer": "adam", "loss": "nll", "seed": 7, "schedule": "step", "gamma": 0.5, "step_size": 2,
+                "nesterov": True, "fit_input": "resize"}
     path = tmp_path / "net.py"
     path.write_text(training_script(load_preset("lenet5-mnist").graph, training))
     args = load_script(path).parse_args([])
     assert (args.dataset, args.epochs, args.batch_size, args.lr, args.momentum, args.optimizer, args.loss,
-            args.seed, args.schedule) == ("fashion-mnist", 3, 32, 0.001, 0.5, "adam", "nll", 7, "step")
+            args.seed, args.schedule, args.gamma, args.step_size, args.nesterov, args.fit_input) == (
+        "fashion-mnist", 3, 32, 0.001, 0.5, "adam", "nll", 7, "step", 0.5, 2, True, "resize")
     # no training settings: MNIST defaults
     path.write_text(training_script(load_preset("lenet5-mnist").graph, None))
     args = load_script(path).parse_args(["--epochs", "2"])
-    assert (args.dataset, args.epochs, args.batch_size, args.optimizer, args.loss) == (
-        "mnist", 2, 64, "sgd", "cross-entropy")
+    assert (args.dataset, args.epochs, args.batch_size, args.optimizer, args.loss, args.schedule, args.fit_input) == (
+        "mnist", 2, 64, "sgd", "cross-entropy", "cosine", "auto")
+    # the schedules follow the app's per-step formulas
+    mod = load_script(path)
+    args = mod.parse_args(["--epochs", "3", "--lr", "0.1", "--schedule", "cosine"])
+    assert mod.lr_at(args, 0, 10) == 0.1 and abs(mod.lr_at(args, 15, 10) - 0.05) < 1e-12
+    args = mod.parse_args(["--epochs", "6", "--lr", "0.1", "--schedule", "step"])
+    assert mod.lr_at(args, 19, 10) == 0.1 and abs(mod.lr_at(args, 20, 10) - 0.01) < 1e-12
 
 
 def test_bad_training_values_fall_back_and_are_never_written_as_code() -> None:
