@@ -376,14 +376,23 @@ def autograd_graph(
             for k, b in model.named_buffers():
                 if k in saved:
                     b.copy_(saved[k])
+    return graph_from_loss(graph, result, code, model, outs, loss_t, loss)
+
+
+def graph_from_loss(
+    graph: Graph, result: InferenceResult, code: GeneratedCode, model: nn.Module,
+    outputs: Mapping[str, torch.Tensor], loss: torch.Tensor, loss_name: str = "mse",
+) -> AutogradGraph:
+    """The mapped :class:`AutogradGraph` of ``loss``, computed from ``outputs`` of
+    :func:`record_outputs` (for callers that run the forward pass themselves)."""
     names = {id(p): n for n, p in model.named_parameters()}
     attr_to_node = {a: nid for nid, a in code.attr_names.items()}
     param_layers = {n: attr_to_node.get(n.rsplit(".", 1)[0], "") for n in names.values()}
-    g = walk(loss_t, names, {k: v for k, v in param_layers.items() if v})
+    g = walk(loss, names, {k: v for k, v in param_layers.items() if v})
     inputs_of = {nid: [e.src for e in graph.in_edges(nid)] for nid in result.order}
-    assign_layers(g, loss_t, outs, result.order, inputs_of)
-    g.loss_name = loss
-    g.loss_value = float(loss_t.detach())
+    assign_layers(g, loss, outputs, result.order, inputs_of)
+    g.loss_name = loss_name
+    g.loss_value = float(loss.detach())
     g.layer_types = {nid: result.nodes[nid].type for nid in result.order}
     return g
 
