@@ -4,18 +4,22 @@ Each view is checked against torch or core computed directly, not against number
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
 import torch
 from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QColor
 
 from core.autograd import autograd_graph
 from core.compiler import build_model
 from core.graph import Graph
 from core.project import load_preset
+from core.train_events import GradStatsEvent, HistogramEvent
 from gui.autograd_view import AutogradView
 from gui.document import Document
+from gui.gradient_view import ROLE_VALUE, fmt
 
 torch.set_num_threads(1)
 
@@ -129,3 +133,195 @@ def test_autograd_view_real_batch_with_trained_model(qtbot: Any, docs: Any) -> N
     assert view.graph is not None and view.graph.loss_name == "cross-entropy"
     assert "real test images" in view.info.text()
     assert view.graph.nodes[0].name == "NllLossBackward0"
+
+
+# --- gradients -----------------------------------------------------------------------------------
+
+def sigmoid_mlp(depth: int = 10, width: int = 64) -> Graph:
+    g = Graph("sigmoid MLP")
+    g.add_node("Input", "input", {"shape": [1, 28, 28]})
+    g.add_node("Flatten", "flatten")
+    g.connect("input", "flatten")
+    prev = "flatten"
+    for i in range(1, depth + 1):
+        g.add_node("Linear", f"fc{i}", {"out_features": 10 if i == depth else width})
+        g.connect(prev, f"fc{i}")
+        prev = f"fc{i}"
+        if i < depth:
+            g.add_node("Sigmoid", f"sig{i}")
+            g.connect(prev, f"sig{i}")
+            prev = f"sig{i}"
+    return g
+
+
+@pytest.fixture(scope="module")
+def sample() -> Any:
+    from core.data import load_dataset
+
+    return load_dataset("sample")
+
+
+def run_trainer(graph: Graph, dataset: Any, steps: int, check: Any = None, **cfg: Any) -> tuple[Any, list[Any]]:
+    """Real training steps with statistics every step; ``check(trainer, event)`` sees each
+    GradStatsEvent while the model still holds that step's gradients."""
+    from core.trainer import TrainConfig, Trainer
+
+    config = TrainConfig(dataset="sample", epochs=1, limit_steps=steps, stats_every=1, histogram_every=2,
+                         schedule="none", eval_batch_size=1000, **cfg)
+    trainer = Trainer(graph, config, dataset)
+    events = []
+    for ev in trainer:
+        events.append(ev)
+        if isinstance(ev, GradStatsEvent) and check is not None:
+            check(trainer, ev)
+    return trainer, events
+
+
+def test_gradient_numbers_equal_p_grad_norm(qtbot: Any, docs: Any, sample: Any) -> None:
+    from gui.gradient_view import GradientView
+
+    doc = docs(load_preset("lenet5-mnist").graph)
+    view = GradientView(doc)
+    qtbot.addWidget(view)
+    checked = []
+
+    def check(trainer: Any, ev: GradStatsEvent) -> None:
+        view.on_event(ev)
+        direct = {n: p.grad.norm().item() for n, p in trainer.model.named_parameters()}
+        shown = {view.table.item(i, 0).text(): view.table.item(i, 3) for i in range(view.table.rowCount())}
+        assert set(shown) == set(direct)
+        for name, item in shown.items():
+            value = item.data(ROLE_VALUE)
+            assert value == pytest.approx(direct[name], rel=1e-5)
+            assert item.text() == fmt(value)
+            assert float(item.text()) == pytest.approx(direct[name], rel=1e-3)
+        checked.append(ev.global_step)
+
+    run_trainer(doc.graph, sample, 3, check)
+    assert checked == [1, 2, 3]
+    # collapsed: one row per layer, norm = sqrt(weight² + bias²)
+    view.collapse_box.setChecked(True)
+    rows = {r.name: r for r in view.visible_rows()}
+    assert list(rows) == ["conv1", "conv2", "fc1", "fc2", "fc3"]
+    last = view.last
+    assert last is not None
+    g = dict(zip(last.names, last.grad_norms, strict=True))
+    assert rows["conv1"].grad == pytest.approx(math.hypot(g["conv1.weight"], g["conv1.bias"]))
+    assert view.table.rowCount() == 5
+    # the flow chart has one line per layer with one point per statistics step
+    assert sorted(view.flow_curves) == ["conv1", "conv2", "fc1", "fc2", "fc3"]
+    assert len(view.flow_curves["fc1"].getData()[0]) == 3
+
+
+def test_gradient_filter_collapse_sort(qtbot: Any, docs: Any) -> None:
+    from gui.gradient_view import GradientView
+
+    doc = docs(load_preset("lenet5-mnist").graph)
+    view = GradientView(doc)
+    qtbot.addWidget(view)
+    names = ["conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc1.weight", "fc1.bias"]
+    layers = [n.split(".")[0] for n in names]
+    norms = [0.5, 0.01, 2.0, 0.2, 1e-3, 3.0]
+    view.on_event(GradStatsEvent(20, names, layers, norms, [1.0] * 6, [1e-3] * 6))
+    assert [r.name for r in view.visible_rows()] == names
+    view.filter_edit.setText("conv2")
+    assert [r.name for r in view.visible_rows()] == ["conv2.weight", "conv2.bias"]
+    assert sorted(view.flow_curves) == ["conv2"]
+    view.filter_edit.setText("")
+    view.sort_box.setCurrentIndex(view.sort_box.findData("norm"))
+    assert [r.grad for r in view.visible_rows()] == sorted(norms, reverse=True)
+    view.sort_box.setCurrentIndex(view.sort_box.findData("name"))
+    assert [r.name for r in view.visible_rows()] == sorted(names)
+    view.collapse_box.setChecked(True)
+    assert [r.name for r in view.visible_rows()] == ["conv1", "conv2", "fc1"]
+    view.sort_box.setCurrentIndex(view.sort_box.findData("norm_up"))
+    assert [r.name for r in view.visible_rows()] == ["conv1", "conv2", "fc1"]  # 0.50, 2.01, 3.00
+    view.sort_box.setCurrentIndex(view.sort_box.findData("norm"))
+    assert [r.name for r in view.visible_rows()] == ["fc1", "conv2", "conv1"]
+
+
+def test_histogram_event_is_shown(qtbot: Any, docs: Any) -> None:
+    from gui.gradient_view import GradientView
+
+    doc = docs(load_preset("lenet5-mnist").graph)
+    view = GradientView(doc)
+    qtbot.addWidget(view)
+    view.on_event(HistogramEvent(100, "conv1.weight", [1, 5, 2], [-0.1, 0.0, 0.1, 0.2]))
+    items = [it for it in view.hist_plot.getPlotItem().items if type(it).__name__ == "BarGraphItem"]
+    assert len(items) == 1
+    assert "conv1.weight at step 100" in view.hist_label.text() and "8 values" in view.hist_label.text()
+
+
+def test_vanishing_warning_for_sigmoid_mlp_not_lenet(qtbot: Any, docs: Any, sample: Any) -> None:
+    from gui.gradient_view import GradientView
+
+    for graph, expect in ((sigmoid_mlp(), True), (load_preset("lenet5-mnist").graph, False)):
+        doc = docs(graph)
+        view = GradientView(doc)
+        qtbot.addWidget(view)
+        _, events = run_trainer(graph, sample, 4)
+        for ev in events:
+            view.on_event(ev)
+        texts = [view.warning_list.item(i).text() for i in range(view.warning_list.count())]
+        vanishing = [w for w in view.warnings if w.kind == "vanishing"]
+        if expect:
+            assert any(w.layer == "fc1" for w in vanishing)
+            assert any("'fc1'" in t and "Vanishing" in t for t in texts)
+            assert "Health (" in view.tabs.tabText(2)
+            row = next(i for i in range(view.warning_list.count()) if "'fc1'" in view.warning_list.item(i).text())
+            view._on_warning_clicked(view.warning_list.item(row))
+            assert doc.selected_ids() == ["fc1"]
+        else:
+            assert vanishing == [] and view.warnings == []
+            assert texts and texts[0].startswith("No problems")
+
+
+class FakeScene:
+    def __init__(self) -> None:
+        self.tints: dict[str, QColor | None] = {}
+
+    def set_node_tint(self, node_id: str, color: QColor | None) -> None:
+        self.tints[node_id] = color
+
+
+def test_tint_toggle_colours_the_canvas(qtbot: Any, docs: Any) -> None:
+    from gui.gradient_view import GradientView, norm_colour
+
+    doc = docs(load_preset("lenet5-mnist").graph)
+    view = GradientView(doc)
+    qtbot.addWidget(view)
+    scene = FakeScene()
+    view.set_scene(scene)
+    names = ["conv1.weight", "conv1.bias", "fc1.weight"]
+    view.on_event(GradStatsEvent(5, names, ["conv1", "conv1", "fc1"], [3e-9, 4e-9, 5e3], [1.0] * 3, [0.0] * 3))
+    assert scene.tints == {}  # off by default
+    view.tint_box.setChecked(True)
+    assert set(scene.tints) == {"conv1", "fc1"}
+    conv1, fc1 = scene.tints["conv1"], scene.tints["fc1"]
+    assert conv1 is not None and fc1 is not None
+    assert conv1 == norm_colour(5e-9) and fc1 == norm_colour(5e3)
+    assert conv1.blue() > conv1.red() and fc1.red() > fc1.blue()  # vanishing blue, exploding red
+    view.tint_box.setChecked(False)
+    assert scene.tints == {"conv1": None, "fc1": None}
+
+
+def test_tint_on_the_real_canvas_scene_with_legend(qtbot: Any, docs: Any) -> None:
+    canvas = pytest.importorskip("gui.canvas.view")
+    from gui.canvas.scene import GraphScene
+    from gui.gradient_view import GradientView
+
+    doc = docs(load_preset("lenet5-mnist").graph)
+    scene = GraphScene(doc)
+    cview = canvas.GraphView(scene)
+    qtbot.addWidget(cview)
+    view = GradientView(doc)
+    qtbot.addWidget(view)
+    view.set_scene(scene)
+    view.set_canvas_view(cview)
+    view.on_event(GradStatsEvent(5, ["fc1.weight"], ["fc1"], [0.3], [1.0], [0.0]))
+    view.tint_box.setChecked(True)
+    assert scene.nodes["fc1"].tint is not None and scene.nodes["conv1"].tint is None
+    assert cview.legend() is view.legend
+    view.tint_box.setChecked(False)
+    assert scene.nodes["fc1"].tint is None and cview.legend() is None
+    scene.clear()
