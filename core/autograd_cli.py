@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=None,
                         help="samples in the batch (default 1 for random input, 64 for a dataset)")
     parser.add_argument("--data-dir", default=None, help="folder holding the dataset files")
+    parser.add_argument("--fit-input", choices=("none", "pad", "resize"), default="none",
+                        help="fit dataset images to the Input's size by zero padding or resizing (default none)")
     parser.add_argument("--seed", type=int, default=0, help="random seed for the weights and input (default 0)")
     parser.add_argument("--checkpoint", default=None, help="use the weights of this checkpoint")
     parser.add_argument("--chain", action="store_true",
@@ -71,11 +73,11 @@ def _batch(args: argparse.Namespace, input_shape: tuple[int, ...]) -> tuple[Any,
     except ModuleNotFoundError as e:  # the data module ships with the trainer
         raise UserError(f"--input {args.input} needs NetBuilder's dataset support, which is missing") from e
     ds = data.load_dataset(args.input, args.data_dir)
-    problem = data.check_compat(input_shape, ds, "none")
+    problem = data.check_compat(input_shape, ds, args.fit_input)
     if problem:
         raise UserError(problem)
     n = args.batch_size or 64
-    x = data.prepare_images(ds.train_x[:n], ds, input_shape, "none", "cpu")
+    x = data.prepare_images(ds.train_x[:n], ds, input_shape, args.fit_input, "cpu")
     return x, ds.train_y[:n]
 
 

@@ -293,3 +293,29 @@ def test_cli_errors(tmp_path: Any, capsys: Any) -> None:
     save_project(bad, g.graph)
     assert main(["autograd", str(bad), "-o", str(tmp_path / "g.json")]) == 1
     assert "in_features" in capsys.readouterr().err
+
+
+def test_cli_with_a_real_batch(tmp_path: Any, capsys: Any) -> None:
+    out = tmp_path / "g.json"
+    assert main(["autograd", LENET, "-o", str(out), "--input", "sample", "--batch-size", "4"]) == 1
+    assert "--fit-input pad" in capsys.readouterr().err  # 28×28 sample images, 32×32 Input
+    assert main(["autograd", LENET, "-o", str(out), "--input", "sample", "--batch-size", "4",
+                 "--fit-input", "pad"]) == 0
+    data = json.loads(out.read_text())
+    assert [n["name"] for n in data["nodes"][:2]] == ["NllLossBackward0", "LogSoftmaxBackward0"]
+    assert "layer" not in data["nodes"][0] and data["nodes"][2]["layer"] == "fc3"
+
+
+def test_cli_with_checkpoint_weights(tmp_path: Any, capsys: Any) -> None:
+    checkpoint = pytest.importorskip("core.checkpoint")
+    graph = load_preset("lenet-tutorial").graph
+    model, _ = build_model(graph)
+    path = tmp_path / "run.ckpt"
+    checkpoint.save_checkpoint(path, graph=graph, state_dict=model.state_dict(), optimizer_state={}, rng={},
+                               epoch=1, global_step=1, history={}, config={})
+    assert main(["autograd", LENET, "-o", str(tmp_path / "g.json"), "--checkpoint", str(path)]) == 0
+    other, _ = build_model(load_preset("mlp-mnist").graph)
+    checkpoint.save_checkpoint(path, graph=graph, state_dict=other.state_dict(), optimizer_state={}, rng={},
+                               epoch=1, global_step=1, history={}, config={})
+    assert main(["autograd", LENET, "-o", str(tmp_path / "g.json"), "--checkpoint", str(path)]) == 1
+    assert "does not fit this network" in capsys.readouterr().err
