@@ -325,3 +325,125 @@ def test_tint_on_the_real_canvas_scene_with_legend(qtbot: Any, docs: Any) -> Non
     view.tint_box.setChecked(False)
     assert scene.nodes["fc1"].tint is None and cview.legend() is None
     scene.clear()
+
+
+# --- weights and feature maps --------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trained(sample: Any, tmp_path_factory: Any) -> Any:
+    """LeNet-5 after a few real steps on the bundled MNIST sample, and its checkpoint file."""
+    trainer, _ = run_trainer(load_preset("lenet5-mnist").graph, sample, 5)
+    path = tmp_path_factory.mktemp("ckpt") / "lenet.pt"
+    trainer.save_checkpoint(str(path))
+    return trainer, path
+
+
+def test_kernel_grid_of_lenet_conv1(qtbot: Any, docs: Any, trained: Any) -> None:
+    from gui.weights_view import WeightsView
+
+    trainer, _ = trained
+    doc = docs(load_preset("lenet5-mnist").graph)
+    view = WeightsView(doc)
+    qtbot.addWidget(view)
+    view.set_model(trainer.model, trainer.dataset, trainer.graph)
+    assert view.error is None
+    conv1 = view.kernel_sections[0]
+    assert conv1.grid.node == "conv1" and conv1.tile_count == 6
+    assert conv1.grid.shape[2:] == (5, 5)
+    assert "6 tiles of 5×5" in conv1.caption
+    w = trainer.model.conv1.weight.detach()
+    assert conv1.grid.raw_min == pytest.approx(float(w.min())) and conv1.grid.raw_max == pytest.approx(float(w.max()))
+    # the painted image: 2×3 tiles of 5×5 one pixel apart, each value `scale` screen pixels
+    img = conv1.mosaic.image
+    assert (img.width(), img.height()) == (3 * 5 + 2, 2 * 5 + 1)
+    assert [s.grid.node for s in view.kernel_sections] == ["conv1", "conv2"]
+    assert view.kernel_sections[1].tile_count == 16 * 6
+
+
+def test_feature_maps_list_every_conv_and_pool_with_shapes(qtbot: Any, docs: Any, trained: Any) -> None:
+    from core.inference import infer
+    from core.layers import REGISTRY
+    from gui.weights_view import WeightsView
+
+    trainer, _ = trained
+    doc = docs(load_preset("lenet5-mnist").graph)
+    view = WeightsView(doc)
+    qtbot.addWidget(view)
+    view.set_model(trainer.model, trainer.dataset, trainer.graph)
+    result = infer(doc.graph)
+    expected = [(nid, tuple(result.nodes[nid].output_shape or ())) for nid in result.order
+                if REGISTRY[result.nodes[nid].type].category in ("Convolution", "Pooling")]
+    got = [(s.fmap.node, s.fmap.shape) for s in view.feature_sections]
+    assert got == expected
+    assert [n for n, _ in got] == ["conv1", "pool1", "conv2", "pool2"]
+    assert "output 6×28×28" in view.feature_sections[0].caption
+    assert "output 16×5×5" in view.feature_sections[-1].caption
+    # the maps are the model's real activations for that image
+    x, label, _ = view._image()
+    assert label == int(trainer.dataset.test_y[0])
+    with torch.no_grad():
+        trainer.model.eval()
+        c1 = trainer.model.conv1(x)
+        trainer.model.train()
+    assert view.feature_sections[0].fmap.raw == pytest.approx(c1[0].numpy(), abs=1e-5)
+    view.image_spin.setValue(3)
+    assert view._image()[1] == int(trainer.dataset.test_y[3])
+    view.all_layers.setChecked(True)
+    assert len(view.feature_sections) == len(result.order) - 1  # every node but the Input
+    assert "label:" in view.image_label.text() and "predicted:" in view.image_label.text()
+
+
+def test_weights_from_checkpoint_and_errors(qtbot: Any, docs: Any, trained: Any, tmp_path: Any) -> None:
+    from gui.weights_view import WeightsView
+
+    trainer, path = trained
+    doc = docs(Graph())
+    view = WeightsView(doc)
+    qtbot.addWidget(view)
+    assert view.load_checkpoint(path)
+    assert "checkpoint lenet.pt" in view.source_label.text() and "epoch 1" in view.source_label.text()
+    assert view.kernel_sections[0].tile_count == 6
+    w = trainer.model.conv1.weight.detach()
+    assert view.kernel_sections[0].grid.raw_max == pytest.approx(float(w.max()))
+    assert [s.fmap.node for s in view.feature_sections] == ["conv1", "pool1", "conv2", "pool2"]
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    assert not view.load_checkpoint(bad)
+    assert view.error and "bad.pt" in view.error and view.message.isVisibleTo(view)
+
+
+def test_install_adds_docks_and_wires_training_panel(qtbot: Any, docs: Any, trained: Any) -> None:
+    from PySide6.QtCore import QObject, Signal
+
+    from core.train_events import FinishedEvent
+    from gui import autograd_view, gradient_view, weights_view
+
+    class Panel(QObject):
+        event_received = Signal(object)
+
+    class Window:
+        def __init__(self, doc: Document) -> None:
+            self.document = doc
+            self.panels: list[tuple[str, str]] = []
+            self.scene = FakeScene()
+
+        def add_panel(self, widget: Any, title: str, area: Any, object_name: str) -> None:
+            self.panels.append((title, object_name))
+            qtbot.addWidget(widget)
+
+    trainer, _ = trained
+    doc = docs(load_preset("lenet5-mnist").graph)
+    win = Window(doc)
+    panel = Panel()
+    panel.trainer = trainer  # type: ignore[attr-defined]
+    av = autograd_view.install(win, panel)
+    gv = gradient_view.install(win, panel)
+    wv = weights_view.install(win, panel)
+    assert [o for _, o in win.panels] == ["AutogradDock", "GradientsDock", "WeightsDock"]
+    panel.event_received.emit(GradStatsEvent(7, ["conv1.weight"], ["conv1"], [0.25], [1.0], [1e-3]))
+    assert gv.last is not None and gv.last.global_step == 7
+    gv.tint_box.setChecked(True)
+    assert "conv1" in win.scene.tints
+    panel.event_received.emit(FinishedEvent({}, 0.5, 1.0, 1.0, 1.0))
+    assert wv.model is trainer.model and wv.kernel_sections
+    assert av.input_box.currentData() == "batch" and av.graph is not None
