@@ -83,10 +83,11 @@ class ConvWalk:
         self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride: Any = 1,
         padding: Any = 0, dilation: Any = 1, groups: int = 1, padding_mode: str = "zeros",
     ) -> None:
-        x = input.detach().to(torch.float64)
+        # Teaching sizes are tiny: always work on the CPU in float64, whatever device the model is on.
+        x = input.detach().cpu().to(torch.float64)
         if x.dim() == 4 and x.shape[0] == 1:
             x = x[0]
-        w = weight.detach().to(torch.float64)
+        w = weight.detach().cpu().to(torch.float64)
         if x.dim() != 3 or w.dim() != 4:
             raise ConvWalkError(f"need an input C×H×W and weights M×C×kh×kw, not {tuple(x.shape)} and "
                                 f"{tuple(w.shape)}")
@@ -96,7 +97,7 @@ class ConvWalk:
                                 + "; each filter needs one slice per input channel")
         self.input = x
         self.weight = w
-        self.bias = (bias.detach().to(torch.float64) if bias is not None
+        self.bias = (bias.detach().cpu().to(torch.float64) if bias is not None
                      else torch.zeros(w.shape[0], dtype=torch.float64))
         self.has_bias = bias is not None
         self.stride = pair(stride)
@@ -177,6 +178,8 @@ class ConvWalk:
         if not isinstance(conv, nn.Conv2d):
             raise ConvWalkError(f"'{node_id}' is not a convolution layer")
         x = image if image.dim() == 4 else image[None]
+        param = next(model.parameters(), None)
+        x = x.float().to(param.device if param is not None else "cpu")
         was = model.training
         model.eval()
         try:

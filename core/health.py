@@ -208,6 +208,8 @@ def dead_relu_report(source: Graph | nn.Module, batch: torch.Tensor, *, graph: G
         model: nn.Module = build_model(graph)[0]
     else:
         model = source
+    param = next(model.parameters(), None)
+    batch = batch.to(param.device if param is not None else "cpu")
     was_training = model.training
     model.eval()
     try:
