@@ -342,9 +342,10 @@ def autograd_graph(
         raise AutogradError(f"the network is not valid yet: {first}")
     code = generate(graph, result)
     if model is None:
-        if seed is not None:
-            torch.manual_seed(seed)
-        model, code = build_model(graph, result)
+        with torch.random.fork_rng(devices=[]):  # seeded weights without disturbing the caller's RNG
+            if seed is not None:
+                torch.manual_seed(seed)
+            model, code = build_model(graph, result)
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
     assert result.input_id is not None and result.output_id is not None
@@ -358,7 +359,7 @@ def autograd_graph(
     batch = batch.to(device)
     saved = {k: b.detach().clone() for k, b in model.named_buffers()}
     try:
-        with torch.enable_grad():
+        with torch.enable_grad(), torch.random.fork_rng(devices=[]):  # Dropout draws must not move the caller's RNG
             try:
                 outs = record_outputs(graph, model, batch, result, code)
             except ValueError as e:

@@ -110,9 +110,10 @@ class TrainingStep:
             raise StepThroughError(f"the learning rate must be positive, not {lr}")
         self.code = generate(graph, self.result)
         if model is None:
-            if seed is not None:
-                torch.manual_seed(seed)
-            model, self.code = build_model(graph, self.result)
+            with torch.random.fork_rng(devices=[]):  # seeded weights without disturbing the caller's RNG
+                if seed is not None:
+                    torch.manual_seed(seed)
+                model, self.code = build_model(graph, self.result)
         self.net = model
         self.net.train()
         self.loss_name = loss

@@ -319,3 +319,14 @@ def test_cli_with_checkpoint_weights(tmp_path: Any, capsys: Any) -> None:
                                epoch=1, global_step=1, history={}, config={})
     assert main(["autograd", LENET, "-o", str(tmp_path / "g.json"), "--checkpoint", str(path)]) == 1
     assert "does not fit this network" in capsys.readouterr().err
+
+
+def test_global_rng_is_left_alone() -> None:
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    autograd_graph(load_preset("lenet-tutorial").graph, seed=5)
+    assert torch.equal(torch.rand(3), expected)
+    a = autograd_graph(load_preset("lenet-tutorial").graph, seed=5)
+    b = autograd_graph(load_preset("lenet-tutorial").graph, seed=5)
+    assert a.loss_value == b.loss_value  # seeded: the same weights, input and target
