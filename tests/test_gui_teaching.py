@@ -7,16 +7,16 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-import torch  # noqa: E402
-from PySide6.QtCore import Qt  # noqa: E402
-from PySide6.QtTest import QTest  # noqa: E402
+import torch
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
 
-from core.autograd import record_outputs  # noqa: E402
-from core.compiler import build_model  # noqa: E402
-from core.inference import infer  # noqa: E402
-from core.project import load_preset  # noqa: E402
-from core.shapes import fmt_shape  # noqa: E402
-from gui.document import Document  # noqa: E402
+from core.autograd import record_outputs
+from core.compiler import build_model
+from core.inference import infer
+from core.project import load_preset
+from core.shapes import fmt_shape
+from gui.document import Document
 
 torch.set_num_threads(1)
 
@@ -137,3 +137,144 @@ def test_clicking_an_entry_selects_the_node_and_selection_highlights_the_entry(q
 
     panel._on_pipeline_link("node:pool1")
     assert doc.selected_ids() == ["pool1"]
+
+
+# --- Convolution walk-through -------------------------------------------------------------------
+
+def _torch_conv(walk, stride, padding):
+    import torch.nn.functional as F
+
+    return F.conv2d(walk.input[None], walk.weight, walk.bias if walk.has_bias else None, stride, padding)[0]
+
+
+def test_conv_walk_classic_example_played_to_the_end_equals_torch(qtbot):
+    from gui.conv_walk_view import ConvWalkView
+
+    view = ConvWalkView()
+    qtbot.addWidget(view)
+    view.show()
+    assert {k: sb.value() for k, sb in view.spins.items()} == {
+        "C": 3, "H": 5, "W": 5, "k": 3, "stride": 1, "padding": 0, "M": 4}
+    assert view.walk.out_shape == (4, 3, 3) and len(view.walk) == 36
+    assert view.walk.weight.shape == (4, 3, 3, 3)
+    # small integers, so a learner can check by hand
+    assert torch.equal(view.walk.input, view.walk.input.round()) and view.walk.weight.abs().max() <= 1
+    view.speed.setValue(view.speed.maximum())
+    QTest.mouseClick(view.play_button, Qt.MouseButton.LeftButton)
+    assert view.playing
+    qtbot.waitUntil(lambda: not view.playing, timeout=20_000)
+    assert view.cursor == 35
+    assert torch.equal(view.output(), _torch_conv(view.walk, 1, 0))
+    assert not view.step_button.isEnabled() and view.play_button.isEnabled()
+
+
+def test_conv_walk_padded_strided_case_equals_torch(qtbot):
+    from gui.conv_walk_view import ConvWalkView
+
+    view = ConvWalkView()
+    qtbot.addWidget(view)
+    for key, v in (("C", 2), ("H", 7), ("W", 6), ("k", 3), ("stride", 2), ("padding", 1), ("M", 3)):
+        view.spins[key].setValue(v)
+    view.values.setCurrentIndex(view.values.findData("random"))
+    w = view.walk
+    assert w.out_shape == (3, 4, 3)  # (7 + 2 − 3)/2 + 1 = 4, ⌊(6 + 2 − 3)/2⌋ + 1 = 3
+    assert bool(w.border[0].all()) and not bool(w.border[1, 1])  # the padding ring
+    QTest.mouseClick(view.finish_button, Qt.MouseButton.LeftButton)
+    assert torch.allclose(view.output(), _torch_conv(w, 2, 1), atol=1e-12)
+    # one position's shown arithmetic: products of every slice with its channel, sums, bias
+    s = view.walk.step_at(5)
+    view.go_to(5)
+    assert view.current_step().index == 5
+    assert torch.allclose(s.products, s.patch * w.weight[s.m])
+    assert s.value == pytest.approx(float(s.products.sum()) + float(w.bias[s.m]))
+    assert f"output[{s.m + 1}][{s.i + 1}, {s.j + 1}]" in view.arith.text()
+    assert torch.isnan(view.output()[s.m, s.i, s.j + 1:]).all()  # later cells emptied again
+
+
+def test_conv_walk_step_play_pause_back_and_click_controls(qtbot):
+    from gui.conv_walk_view import ConvWalkView
+
+    view = ConvWalkView()
+    qtbot.addWidget(view)
+    view.resize(1300, 800)
+    view.show()
+    assert view.cursor == -1 and not view.pause_button.isEnabled()
+    for _ in range(3):
+        QTest.mouseClick(view.step_button, Qt.MouseButton.LeftButton)
+    assert view.cursor == 2
+    assert int((~torch.isnan(view.output())).sum()) == 3
+    assert "Step 3 of 36" in view.position.text()
+    QTest.mouseClick(view.back_button, Qt.MouseButton.LeftButton)
+    assert view.cursor == 1 and torch.isnan(view.output()[0, 0, 2])
+
+    view.speed.setValue(view.SPEEDS.index(30))
+    QTest.mouseClick(view.play_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.cursor >= 4, timeout=10_000)
+    QTest.mouseClick(view.pause_button, Qt.MouseButton.LeftButton)
+    assert not view.playing
+    stopped = view.cursor
+    qtbot.wait(200)
+    assert view.cursor == stopped
+
+    # clicking output cell (filter 3, row 2, column 1) shows its computation
+    r = view.canvas.output_cell_rect(2, 1, 0)
+    QTest.mouseClick(view.canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, r.center().toPoint())
+    assert view.cursor == 2 * 9 + 1 * 3 + 0
+    QTest.mouseClick(view.restart_button, Qt.MouseButton.LeftButton)
+    assert view.cursor == -1 and torch.isnan(view.output()).all()
+
+
+def test_conv_walk_bad_sizes_say_why(qtbot):
+    from gui.conv_walk_view import ConvWalkView
+
+    view = ConvWalkView()
+    qtbot.addWidget(view)
+    view.spins["k"].setValue(7)
+    assert view.walk is None and not view.error.isHidden()
+    assert "does not fit" in view.error.text()
+    assert not view.step_button.isEnabled()
+    view.spins["padding"].setValue(1)
+    assert view.walk is not None and view.walk.out_shape == (4, 1, 1)
+
+
+def test_conv_walk_from_layer_sizes_and_real_weights_on_a_real_image(qtbot, make_doc):
+    from core.conv_walk import ConvWalkError
+    from core.data import load_dataset, prepare_images
+    from core.layers import get_spec
+    from gui.conv_walk_view import ConvWalkView, is_convolution
+
+    assert is_convolution(get_spec("Conv2d"))
+    assert not any(is_convolution(get_spec(t)) for t in ("Linear", "MaxPool2d", "ReLU", "Input", "BatchNorm2d"))
+    doc = make_doc("lenet5-mnist")
+    sizes = ConvWalkView.from_layer(doc, "conv2")
+    qtbot.addWidget(sizes)
+    assert {k: sb.value() for k, sb in sizes.spins.items()} == {
+        "C": 6, "H": 14, "W": 14, "k": 5, "stride": 1, "padding": 0, "M": 16}
+    assert sizes.walk.out_shape == (16, 10, 10)
+    with pytest.raises(ConvWalkError):
+        ConvWalkView.from_layer(doc, "pool1")
+
+    torch.manual_seed(0)
+    model, _code = build_model(doc.graph)
+    ds = load_dataset("sample")
+    image = prepare_images(ds.test_x[:1], ds, (1, 28, 28), "none")
+    view = ConvWalkView.from_layer(doc, "conv1", model, image)
+    qtbot.addWidget(view)
+    assert view.values.currentData() == "real"
+    assert not view.spins["C"].isEnabled()
+    assert {k: sb.value() for k, sb in view.spins.items()} == {
+        "C": 1, "H": 28, "W": 28, "k": 5, "stride": 1, "padding": 2, "M": 6}
+    assert torch.equal(view.walk.input[0], image[0, 0].double())
+    assert torch.equal(view.walk.weight, model.conv1.weight.detach().double())
+    view.finish()
+    with torch.no_grad():
+        expected = model.conv1(image)[0].double()
+    assert torch.allclose(view.output(), expected, atol=1e-5)
+    # the second layer sees what the first layers make of the image
+    view2 = ConvWalkView.from_layer(doc, "conv2", model, image)
+    qtbot.addWidget(view2)
+    with torch.no_grad():
+        reaching = record_outputs(doc.graph, model, image)["pool1"][0]
+    assert torch.allclose(view2.walk.input, reaching.double())
+    view.values.setCurrentIndex(0)  # back to small integers with the layer's sizes
+    assert view.spins["C"].isEnabled() and view.walk.out_shape == (6, 28, 28)
