@@ -134,11 +134,6 @@ class FeatureMap:
         return out
 
 
-def _node_of_attr(graph: Graph, result: InferenceResult | None = None) -> dict[str, str]:
-    code = generate(graph, result)
-    return {a: nid for nid, a in code.attr_names.items()}
-
-
 def kernel_grids(graph: Graph, model: nn.Module, normalisation: str = "symmetric",
                  result: InferenceResult | None = None) -> list[KernelGrid]:
     """One :class:`KernelGrid` per layer whose weight is 4-D (every convolution), in network order."""
