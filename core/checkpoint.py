@@ -81,10 +81,13 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        text = str(e)
+        culprit = next((ln.strip() for ln in text.splitlines() if "GLOBAL" in ln), None)
+        if culprit is None:  # garbage bytes, not a hostile object
+            raise CheckpointError(f"{p}: not a readable checkpoint (corrupt, or not a checkpoint file)") from None
         raise CheckpointError(
-            f"{p}: refused to load: the file holds something other than tensors and plain data, which could "
-            f"run code ({first[:200]}). Only load checkpoints you made or trust."
+            f"{p}: refused to load: the file holds code or objects other than tensors and plain data "
+            f"({culprit[:200]}); loading it could run that code. Only load checkpoints you made or trust."
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, AttributeError, TypeError) as e:
         raise CheckpointError(f"{p}: not a readable checkpoint ({type(e).__name__}: {str(e)[:200]})") from None

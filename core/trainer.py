@@ -79,7 +79,7 @@ class TrainConfig:
     epochs: int = 5
     batch_size: int = 64
     optimizer: str = "sgd"
-    lr: float = 0.01
+    lr: float = 0.05
     momentum: float = 0.9
     weight_decay: float = 0.0
     nesterov: bool = False
@@ -572,10 +572,15 @@ class Trainer:
                                + ("the NLL loss needs log-probabilities (end with LogSoftmax); "
                                   if self.config.loss == "nll" else "") + advice, self.output_id, details)
         for name, p in self._params:
-            if p.grad is not None and not bool(torch.isfinite(p.grad).all()):
-                node = self.node_of(name)
+            if p.grad is None:
+                continue
+            node = self.node_of(name)
+            if not bool(torch.isfinite(p.grad).all()):
                 return FailedEvent(f"training stopped at {where}: the gradient of {name} in layer {self._label(node)} "
                                    f"became non-finite — the first such layer; {advice}", node, details)
+            if not math.isfinite(float(p.grad.norm())):
+                return FailedEvent(f"training stopped at {where}: the gradient of {name} in layer {self._label(node)} "
+                                   f"exploded (its norm overflows) — the first such layer; {advice}", node, details)
         return FailedEvent(f"training stopped at {where}: a gradient became non-finite; {advice}", None, details)
 
     # ------------------------------------------------------------ evaluation and prediction

@@ -1,0 +1,115 @@
+"""``netbuilder train``: progress on stderr, one JSON object on stdout, checkpoints, clean user errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from core.cli import main
+from core.project import load_preset, presets_dir, save_project
+
+ROOT = Path(__file__).resolve().parent.parent
+LENET5 = str(presets_dir() / "lenet5-mnist.json")
+TUTORIAL = str(presets_dir() / "lenet-tutorial.json")
+FAST = ["--dataset", "sample", "--threads", "1", "--device", "cpu"]
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads(monkeypatch, tmp_path):
+    monkeypatch.setenv("NETBUILDER_CACHE", str(tmp_path / "cache"))
+    old = torch.get_num_threads()
+    yield
+    torch.set_num_threads(old)
+
+
+def test_train_json_and_progress(capsys):
+    rc = main(["train", LENET5, *FAST, "--epochs", "2", "--limit-steps", "25", "--json", "--lr", "0.05"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    result = json.loads(out)
+    assert set(result) >= {"test_accuracy", "test_loss", "train_seconds", "samples_per_second", "epochs", "history"}
+    assert result["epochs"] == 2 and 0.5 < result["test_accuracy"] <= 1
+    assert len(result["history"]["step_loss"]) == 50 and len(result["history"]["test_accuracy"]) == 2
+    assert result["config"]["lr"] == 0.05 and result["config"]["limit_steps"] == 25
+    assert "epoch 2/2 [" in err and "samples/s" in err and "ETA" in err and "\r" in err
+    assert "epoch 1/2: train loss" in err and "done: test accuracy" in err
+
+
+def test_settings_from_project_then_command_line(tmp_path, capsys):
+    project = load_preset("lenet5-mnist")
+    path = tmp_path / "p.json"
+    save_project(path, project.graph, {"optimizer": "adam", "lr": 0.002, "epochs": 3, "batch_size": 32})
+    rc = main(["train", str(path), *FAST, "--epochs", "1", "--limit-steps", "5", "--json", "--quiet"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    config = json.loads(out)["config"]
+    assert config["optimizer"] == "adam" and config["lr"] == 0.002 and config["batch_size"] == 32
+    assert config["epochs"] == 1
+    assert err == ""
+
+
+def test_save_and_resume(tmp_path, capsys):
+    ckpt = str(tmp_path / "run.ckpt")
+    assert main(["train", LENET5, *FAST, "--epochs", "1", "--limit-steps", "10", "--save", ckpt, "--quiet"]) == 0
+    assert Path(ckpt).is_file()
+    capsys.readouterr()
+    rc = main(["train", "--resume", ckpt, "--epochs", "2", "--json", "--quiet", "--threads", "1"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    result = json.loads(out)
+    assert result["epochs"] == 2 and len(result["history"]["test_accuracy"]) == 2
+    assert len(result["history"]["step_loss"]) == 20
+    # resuming with a different network is refused
+    assert main(["train", TUTORIAL, "--resume", ckpt, "--quiet"]) == 1
+    assert "different network" in capsys.readouterr().err
+
+
+def test_model_data_mismatch_exits_1(capsys):
+    rc = main(["train", TUTORIAL, *FAST, "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert err.startswith("netbuilder: error: ") and "1×32×32" in err and "1×28×28" in err and "--fit-input pad" in err
+    assert "Traceback" not in err
+    assert main(["train", TUTORIAL, *FAST, "--epochs", "1", "--limit-steps", "3", "--fit-input", "pad",
+                 "--quiet"]) == 0
+
+
+def test_missing_data_exits_1(tmp_path, capsys):
+    rc = main(["train", LENET5, "--dataset", "mnist", "--data-dir", str(tmp_path / "none"), "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "MNIST not found" in err and str(tmp_path / "none") in err and "--download" in err
+
+
+def test_bad_inputs_exit_1(tmp_path, capsys):
+    assert main(["train", str(tmp_path / "nope.json"), *FAST]) == 1
+    assert "no such file" in capsys.readouterr().err
+    assert main(["train", LENET5, *FAST, "--lr", "-1"]) == 1
+    assert "'lr'" in capsys.readouterr().err
+    evil = tmp_path / "evil.ckpt"
+    evil.write_bytes(os.urandom(500))
+    assert main(["train", "--resume", str(evil)]) == 1
+    assert "not a readable checkpoint" in capsys.readouterr().err
+    assert main(["train"]) == 1
+    assert "give the project file" in capsys.readouterr().err
+
+
+def test_diverging_run_exits_1_naming_the_layer(capsys):
+    rc = main(["train", LENET5, *FAST, "--epochs", "1", "--lr", "5", "--schedule", "none", "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "netbuilder: error: training stopped at epoch 1" in err and "layer '" in err
+
+
+def test_console_script_end_to_end(tmp_path):
+    """The real process: exit status, stdout holds only the JSON object."""
+    env = {**os.environ, "NETBUILDER_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.run([sys.executable, "-m", "core.cli", "train", LENET5, *FAST, "--epochs", "1",
+                           "--limit-steps", "5", "--json"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["epochs"] == 1

@@ -1,0 +1,399 @@
+"""The training engine on the bundled MNIST sample: accuracy, events, losses and optimizers, errors,
+NaN handling, stop/pause/resume from another thread, exact resume from checkpoints, malicious files."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+
+from core.checkpoint import CheckpointError, load_checkpoint
+from core.data import load_dataset
+from core.errors import UserError
+from core.graph import Graph
+from core.project import load_preset
+from core.train_events import (
+    EpochEvent,
+    FailedEvent,
+    FinishedEvent,
+    GradStatsEvent,
+    HistogramEvent,
+    StepEvent,
+    StoppedEvent,
+    WarningEvent,
+)
+from core.trainer import TrainConfig, Trainer, TrainError, resolve_device
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return load_dataset("sample")
+
+
+def lenet() -> Graph:
+    return load_preset("lenet5-mnist").graph
+
+
+def cfg(**kw) -> TrainConfig:
+    base = {"dataset": "sample", "device": "cpu"}
+    base.update(kw)
+    return TrainConfig.from_dict(base)
+
+
+def events_of(trainer: Trainer) -> list:
+    return list(trainer)
+
+
+# ---------------------------------------------------------------- config
+
+
+def test_config_round_trip_and_validation():
+    c = cfg(epochs=3, lr=0.1, optimizer="Adam", loss="CrossEntropy", schedule="step")
+    assert c.optimizer == "adam" and c.loss == "cross-entropy"
+    assert TrainConfig.from_dict(c.to_dict()) == c
+    assert TrainConfig.from_dict({"future_setting": 1, "epochs": 2}).epochs == 2  # unknown keys ignored
+    for bad, field in (({"lr": 0}, "lr"), ({"epochs": 0}, "epochs"), ({"batch_size": "64"}, "batch_size"),
+                       ({"optimizer": "lbfgs"}, "optimizer"), ({"loss": "hinge"}, "loss"),
+                       ({"dataset": "imagenet"}, "dataset"), ({"momentum": 2}, "momentum"),
+                       ({"threads": 0}, "threads"), ({"fit_input": "crop"}, "fit_input")):
+        with pytest.raises(TrainError) as e:
+            TrainConfig.from_dict(bad)
+        assert e.value.field == field and field in str(e.value)
+
+
+def test_cuda_missing_is_a_clean_error():
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(TrainError, match="not available"):
+        resolve_device("cuda")
+    assert resolve_device("auto").type in ("cpu", "mps")
+
+
+# ---------------------------------------------------------------- accuracy and events
+
+
+def test_lenet5_defaults_learn_the_sample(sample):
+    """Measured: 2 epochs with the default settings (SGD 0.05, momentum 0.9, cosine, seed 0) reach 96.5%
+    test accuracy on the sample (1 epoch: 89%); 90% leaves room for other BLAS builds."""
+    trainer = Trainer(lenet(), cfg(epochs=2), sample)
+    evs = events_of(trainer)
+    fin = evs[-1]
+    assert isinstance(fin, FinishedEvent), fin
+    assert fin.test_accuracy >= 0.90
+    epochs = [e for e in evs if isinstance(e, EpochEvent)]
+    assert [e.epoch for e in epochs] == [1, 2]
+    assert epochs[-1].train_loss < epochs[0].train_loss
+    conf = torch.tensor(epochs[-1].confusion)
+    assert conf.shape == (10, 10) and int(conf.sum()) == 1000
+    assert float(conf.diag().sum()) / 1000 == pytest.approx(fin.test_accuracy)
+    wrong = 1000 - int(conf.diag().sum())
+    assert len(epochs[-1].misclassified) == wrong == len(epochs[-1].predictions)
+    for i, p in zip(epochs[-1].misclassified, epochs[-1].predictions, strict=True):
+        assert int(sample.test_y[i]) != p
+    steps = [e for e in evs if isinstance(e, StepEvent)]
+    assert len(steps) == 2 * 94 == trainer.global_step
+    assert steps[-1].global_step == steps[-1].total_steps == 188 and steps[-1].eta_seconds == 0
+    assert all(s.samples_per_second > 0 for s in steps)
+    h = trainer.history
+    assert len(h["step_loss"]) == len(h["lr"]) == 188 and len(h["test_accuracy"]) == 2
+    assert h["test_accuracy"][-1] == fin.test_accuracy
+
+
+def test_grad_stats_and_histograms_name_canvas_nodes(sample):
+    g = lenet()
+    g.rename_node("conv1", "train")  # an nn.Module method name: the attribute becomes "train_"
+    trainer = Trainer(g, cfg(epochs=1, limit_steps=40, stats_every=10, histogram_every=20,
+                             histogram_param="fc1.weight"), sample)
+    evs = events_of(trainer)
+    stats = [e for e in evs if isinstance(e, GradStatsEvent)]
+    assert [s.global_step for s in stats] == [10, 20, 30, 40]
+    s = stats[-1]
+    assert s.names[:2] == ["train_.weight", "train_.bias"]
+    assert s.layers[:2] == ["train", "train"] and set(s.layers) == {"train", "conv2", "fc1", "fc2", "fc3"}
+    assert all(v > 0 for v in s.grad_norms) and all(v > 0 for v in s.weight_norms)
+    assert all(0 < r < 1 for r in s.update_ratios)
+    # the reported norm is the real one
+    hists = [e for e in evs if isinstance(e, HistogramEvent)]
+    assert [h.global_step for h in hists] == [20, 40]
+    assert hists[0].name == "fc1.weight" and sum(hists[0].counts) == 120 * 400
+    assert len(hists[0].edges) == len(hists[0].counts) + 1 and hists[0].edges[0] < hists[0].edges[-1]
+
+
+def test_grad_norms_match_torch(sample):
+    trainer = Trainer(lenet(), cfg(epochs=1, limit_steps=1, stats_every=1, lr=1e-9, momentum=0.0), sample)
+    stats = next(e for e in trainer if isinstance(e, GradStatsEvent))
+    expected = [float(p.grad.norm()) for _, p in trainer.model.named_parameters()]
+    assert stats.grad_norms == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw", "rmsprop"])
+def test_optimizers_reduce_the_loss(sample, optimizer):
+    lr = 0.05 if optimizer == "sgd" else 0.001
+    trainer = Trainer(lenet(), cfg(epochs=1, limit_steps=60, optimizer=optimizer, lr=lr, schedule="none"), sample)
+    fin = trainer.run()
+    assert isinstance(fin, FinishedEvent)
+    losses = trainer.history["step_loss"]
+    assert sum(losses[-10:]) / 10 < sum(losses[:10]) / 10 * 0.8
+
+
+def test_schedules():
+    g = lenet()
+    ds = load_dataset("sample").subset(640, 100)
+    t = Trainer(g, cfg(epochs=3, lr=0.1, schedule="cosine"), ds)
+    assert t.steps_per_epoch == 10
+    assert t.lr_at(0) == pytest.approx(0.1) and t.lr_at(15) == pytest.approx(0.05) and t.lr_at(30) == pytest.approx(0)
+    t = Trainer(g, cfg(epochs=3, lr=0.1, schedule="step", step_size=1, gamma=0.5), ds)
+    assert [t.lr_at(s) for s in (0, 9, 10, 25)] == pytest.approx([0.1, 0.1, 0.05, 0.025])
+    t = Trainer(g, cfg(epochs=3, lr=0.1, schedule="none"), ds)
+    assert t.lr_at(29) == 0.1
+
+
+# ---------------------------------------------------------------- losses and output checks
+
+
+def with_last(graph: Graph, typ: str, **params) -> Graph:
+    graph.add_node(typ, "last", params)
+    graph.connect("fc3", "last")
+    return graph
+
+
+def test_nll_needs_log_softmax(sample):
+    t = Trainer(lenet(), cfg(epochs=1, limit_steps=5, loss="nll"), sample)
+    warn = next(e for e in t if isinstance(e, WarningEvent))
+    assert "LogSoftmax" in warn.message and warn.node == "fc3"
+    t = Trainer(with_last(lenet(), "LogSoftmax", dim=1), cfg(epochs=1, limit_steps=30, loss="nll", lr=0.05), sample)
+    evs = events_of(t)
+    assert not any(isinstance(e, WarningEvent) for e in evs) and isinstance(evs[-1], FinishedEvent)
+    assert t.history["step_loss"][-1] < t.history["step_loss"][0]
+
+
+def test_softmax_before_cross_entropy_warns(sample):
+    t = Trainer(with_last(lenet(), "Softmax", dim=1), cfg(epochs=1, limit_steps=2), sample)
+    assert any(isinstance(e, WarningEvent) and e.node == "last" for e in t)
+
+
+def test_mse_on_one_hot_targets(sample):
+    t = Trainer(lenet(), cfg(epochs=1, limit_steps=60, loss="mse", lr=0.05), sample)
+    fin = t.run()
+    assert isinstance(fin, FinishedEvent) and fin.test_loss < 0.1  # 1/K-scaled squared error on one-hot
+    assert t.history["step_loss"][-1] < t.history["step_loss"][0]
+
+
+def test_output_that_does_not_fit_the_classes(sample):
+    g = lenet()
+    g.remove_node("fc3")
+    with pytest.raises(TrainError) as e:
+        Trainer(g, cfg(), sample)
+    msg = str(e.value)
+    assert "N×84" in msg and "10 classes" in msg and "out_features 10" in msg and e.value.node == "relu4"
+
+
+def test_invalid_graph_is_a_user_error(sample):
+    g = lenet()
+    g.remove_node("conv2")
+    with pytest.raises(UserError):
+        Trainer(g, cfg(), sample)
+
+
+def test_tutorial_lenet_needs_fit_and_then_trains(sample):
+    g = load_preset("lenet-tutorial").graph
+    with pytest.raises(TrainError) as e:
+        Trainer(g, cfg(), sample)
+    assert "1×32×32" in str(e.value) and "1×28×28" in str(e.value) and "pad" in str(e.value)
+    assert e.value.node == "input"
+    t = Trainer(g, cfg(epochs=2, fit_input="pad"), sample)
+    fin = t.run()
+    assert isinstance(fin, FinishedEvent) and fin.test_accuracy >= 0.85
+    t2 = Trainer(g, cfg(epochs=1, limit_steps=10, fit_input="resize"), sample)
+    assert isinstance(t2.run(), FinishedEvent)
+    probs = t.predict(sample.test_x[:5])
+    assert probs.shape == (5, 10) and torch.allclose(probs.sum(1), torch.ones(5))
+    assert probs.argmax(1).tolist() == t.predict(sample.test_x[:5].float() / 255).argmax(1).tolist()
+
+
+# ---------------------------------------------------------------- NaN handling
+
+
+def test_exploding_learning_rate_fails_cleanly(sample):
+    t = Trainer(lenet(), cfg(epochs=1, lr=5.0, schedule="none"), sample)
+    evs = events_of(t)
+    fail = evs[-1]
+    assert isinstance(fail, FailedEvent), fail
+    assert "non-finite" in fail.message and "step 14" in fail.message
+    assert fail.node in {"conv1", "conv2", "fc1", "fc2", "fc3"}
+    assert "learning rate" in fail.message and "step" in fail.message
+    assert not any(isinstance(e, EpochEvent) for e in evs)
+
+
+def test_first_non_finite_layer_is_named(sample):
+    t = Trainer(lenet(), cfg(epochs=1, limit_steps=5), sample)
+    with torch.no_grad():
+        t.model.fc1.weight[3, 7] = float("inf")
+    fail = t.run()
+    assert isinstance(fail, FailedEvent) and fail.node == "fc1"
+    assert "fc1.weight" in fail.message and fail.details["step"] == 1
+    # finite weights whose product overflows: fc2's output is the first to become infinite
+    t = Trainer(lenet(), cfg(epochs=1, limit_steps=5), sample)
+    with torch.no_grad():
+        t.model.fc2.weight.fill_(3e38)
+    fail = t.run()
+    assert isinstance(fail, FailedEvent) and fail.node == "fc2", fail.message
+    assert "output of layer 'fc2'" in fail.message
+
+
+# ---------------------------------------------------------------- stop / pause / resume from a thread
+
+
+def test_stop_pause_resume_from_another_thread(sample):
+    t = Trainer(lenet(), cfg(epochs=3), sample)
+    seen: list = []
+    reached = threading.Event()
+    release = threading.Event()
+
+    def consume():
+        for ev in t:
+            seen.append(ev)
+            if isinstance(ev, StepEvent) and ev.global_step == 5:
+                reached.set()
+                release.wait(10)
+
+    worker = threading.Thread(target=consume)
+    worker.start()
+    assert reached.wait(30)
+    t.pause()
+    assert t.paused
+    release.set()
+    # paused before step 6: the run holds, whatever the wait
+    for _ in range(3):
+        worker.join(0.1)
+        assert worker.is_alive() and t.global_step == 5
+    t.resume()
+    assert not t.paused
+    while t.global_step < 12:
+        worker.join(0.01)
+    t.stop()
+    worker.join(30)
+    assert not worker.is_alive()
+    assert isinstance(seen[-1], StoppedEvent)
+    assert 12 <= seen[-1].global_step < 3 * 94 and seen[-1].epoch == t.epoch
+
+
+def test_stop_while_paused(sample):
+    t = Trainer(lenet(), cfg(epochs=1), sample)
+    it = iter(t)
+    while not isinstance(next(it), StepEvent):
+        pass
+    t.pause()
+    threading.Timer(0.2, t.stop).start()
+    assert isinstance(next(it), StoppedEvent)
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def _equal_runs(a: Trainer, b: Trainer) -> None:
+    sa, sb = a.model.state_dict(), b.model.state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+    for key in ("step_loss", "lr", "train_loss", "train_accuracy", "test_loss", "test_accuracy"):
+        assert a.history[key] == b.history[key], key
+    assert a.global_step == b.global_step and a.epoch == b.epoch
+
+
+@pytest.mark.parametrize("stop_at", ["epoch", "mid-epoch"])
+def test_resume_equals_one_run(sample, tmp_path, stop_at):
+    ds = sample.subset(1280, 300)
+    config = cfg(epochs=2, limit_steps=15)  # defaults: SGD with momentum and a cosine schedule
+    whole = Trainer(lenet(), config, ds)
+    assert isinstance(whole.run(), FinishedEvent)
+
+    first = Trainer(lenet(), config, ds)
+    for ev in first:
+        if (stop_at == "epoch" and isinstance(ev, EpochEvent)) or (
+                stop_at == "mid-epoch" and isinstance(ev, StepEvent) and ev.global_step == 22):
+            first.stop()
+    assert isinstance(ev, StoppedEvent)
+    ckpt = tmp_path / "run.ckpt"
+    first.save_checkpoint(str(ckpt))
+    torch.manual_seed(12345)  # disturb the global RNG: the checkpoint must restore it
+    resumed = Trainer.from_checkpoint(str(ckpt), ds)
+    assert resumed.epoch == first.epoch and resumed.global_step == first.global_step
+    assert isinstance(resumed.run(), FinishedEvent)
+    _equal_runs(whole, resumed)
+
+
+def test_resume_with_more_epochs(sample, tmp_path):
+    """The literal recipe: 1 epoch, save, resume with epochs=2, 1 more epoch == 2 epochs in one go
+    (with a schedule that does not depend on the number of epochs)."""
+    ds = sample.subset(1280, 300)
+    whole = Trainer(lenet(), cfg(epochs=2, limit_steps=12, schedule="none"), ds)
+    whole.run()
+    one = Trainer(lenet(), cfg(epochs=1, limit_steps=12, schedule="none"), ds)
+    one.run()
+    one.save_checkpoint(str(tmp_path / "c.ckpt"))
+    more = Trainer.from_checkpoint(str(tmp_path / "c.ckpt"), ds, cfg(epochs=2, limit_steps=12, schedule="none"))
+    more.run()
+    _equal_runs(whole, more)
+
+
+def test_checkpoint_contents(sample, tmp_path):
+    t = Trainer(lenet(), cfg(epochs=1, limit_steps=3, optimizer="adam", lr=0.001), sample)
+    t.run()
+    t.save_checkpoint(str(tmp_path / "c.ckpt"))
+    ck = load_checkpoint(tmp_path / "c.ckpt")
+    assert [n.id for n in ck.graph.nodes] == [n.id for n in lenet().nodes]
+    assert ck.config["optimizer"] == "adam" and ck.epoch == 1 and ck.global_step == 3
+    assert isinstance(ck.rng["torch"], torch.Tensor) and ck.optimizer_state["state"]
+    assert ck.history["test_accuracy"] == t.history["test_accuracy"]
+
+
+class _Evil:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+@pytest.mark.parametrize("how", ["torch.save", "pickle2", "pickle4"])
+def test_malicious_checkpoint_is_refused(tmp_path, how):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.ckpt"
+    payload = {"format": "netbuilder-checkpoint", "version": 1, "state_dict": {"x": _Evil(marker)}}
+    if how == "torch.save":
+        torch.save(payload, path)
+    else:
+        with path.open("wb") as f:
+            pickle.dump(payload, f, protocol=int(how[-1]))
+    # torch's safe unpickler does not even read protocol-4 frames; either way nothing runs
+    with pytest.raises(CheckpointError, match="refused to load" if how != "pickle4" else "not a readable") as e:
+        load_checkpoint(path)
+    assert isinstance(e.value, UserError) and str(path) in str(e.value)
+    with pytest.raises(CheckpointError):
+        Trainer.from_checkpoint(str(path))
+    assert not marker.exists()
+
+
+def test_corrupt_and_foreign_checkpoints(tmp_path):
+    (tmp_path / "junk.ckpt").write_bytes(os.urandom(3000))
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(tmp_path / "junk.ckpt")
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a NetBuilder checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="no such"):
+        load_checkpoint(tmp_path / "missing.ckpt")
