@@ -278,3 +278,128 @@ def test_conv_walk_from_layer_sizes_and_real_weights_on_a_real_image(qtbot, make
     assert torch.allclose(view2.walk.input, reaching.double())
     view.values.setCurrentIndex(0)  # back to small integers with the layer's sizes
     assert view.spins["C"].isEnabled() and view.walk.out_shape == (6, 28, 28)
+
+
+# --- Training-step walk-through ---------------------------------------------------------------
+
+CODE_LINES = [
+    "net.zero_grad()",
+    "output = net(input)",
+    "loss = criterion(output, target)",
+    "loss.backward()",
+    "for f in net.parameters(): f.data.sub_(f.grad.data * learning_rate)",
+]
+
+
+def test_step_through_narrative_code_lines_and_conv1_bias_grad(qtbot, make_doc):
+    from gui.stepthrough_view import StepThroughView, autograd_key
+
+    doc = make_doc("lenet-tutorial")
+    view = StepThroughView(doc)
+    qtbot.addWidget(view)
+    assert view.code_lines()[2:] == CODE_LINES
+    assert view.param_name == "conv1.bias"
+    assert view.grad_caption.text() == "conv1.bias.grad" and view.grad_value.text() == "None"
+    keys_seen: list[list[str]] = []
+    view.autograd_highlight.connect(keys_seen.append)
+    canvas_seen: list[list[str]] = []
+    view.canvas_highlight.connect(canvas_seen.append)
+
+    infos = []
+    for k in range(5):
+        QTest.mouseClick(view.next_button, Qt.MouseButton.LeftButton)
+        info = view.last
+        infos.append(info)
+        assert info.number == k + 1 and info.code == CODE_LINES[k]
+        assert view.code_lines()[k + 2] == CODE_LINES[k]
+        marked = view.code_list.item(k + 2).text()
+        assert marked.startswith("▶") and all(not view.code_list.item(i).text().startswith("▶")
+                                               for i in range(view.code_list.count()) if i != k + 2)
+        assert view.title.text() == info.title and info.narrative and view.narrative.text() == info.narrative
+        assert doc.selected_ids() == [n for n in info.canvas_nodes if n in doc.graph]
+        assert canvas_seen[-1] == info.canvas_nodes
+        if k < 3:  # before backward: no gradient yet
+            assert view.grad_value.text() == "None", k
+            assert "None" in view.table.item(0, 2).text()
+        if k == 3:
+            assert info.grad_before is None and info.grad_after is not None
+            assert view.grad_value.text().startswith("None  →  tensor([")
+            assert view.table.item(0, 2).text() != "None"
+    assert [i.state for i in infos] == ["zero_grad", "forward", "loss", "backward", "update"]
+    assert set(infos[0].canvas_nodes) == {"conv1", "conv2", "fc1", "fc2", "fc3"}
+    assert infos[2].loss is not None and f"{infos[2].loss:.4f}" in infos[2].narrative
+
+    # autograd nodes involved: backward ids of the recorded graph, and keys any viewer can match
+    g = view.autograd_graph
+    assert g is not None and len(keys_seen) == 5
+    assert keys_seen[3] == [autograd_key(g.nodes[i]) for i in infos[3].autograd_nodes]
+    assert "conv1.bias" in keys_seen[4] and "conv1:ConvolutionBackward0" in keys_seen[3]
+    assert any(k.startswith("loss:") for k in keys_seen[2])
+
+    # the update shown equals p − lr·grad, for the watched tensor and in the table
+    upd = infos[4]
+    lr = view.stepper.lr
+    assert lr == pytest.approx(0.01)
+    expected = upd.value_before - lr * upd.grad_after
+    assert torch.allclose(upd.value_after, expected, atol=1e-7)
+    p = dict(view.stepper.net.named_parameters())["conv1.bias"].detach()
+    assert torch.equal(p, upd.value_after)
+    assert not view.table.isColumnHidden(4)
+    for r in range(view.table.rowCount()):
+        shown = float(view.table.item(r, 4).text().replace("−", "-"))
+        assert shown == pytest.approx(float(expected[r]), abs=1e-8)
+        step = float(view.table.item(r, 3).text().replace("−", "-"))
+        assert step == pytest.approx(lr * float(upd.grad_after[r]), abs=1e-8)
+
+    # a sixth click starts the next iteration at step 1: zero_grad clears the gradient again
+    QTest.mouseClick(view.next_button, Qt.MouseButton.LeftButton)
+    assert view.last.number == 1 and view.last.iteration == 2
+    assert view.grad_value.text().endswith("None")
+
+
+def test_step_through_watched_parameter_and_settings_restart(qtbot, make_doc):
+    from gui.stepthrough_view import StepThroughView
+
+    doc = make_doc("lenet5-mnist")
+    view = StepThroughView(doc)
+    qtbot.addWidget(view)
+    view.show()
+    names = [view.param_box.itemData(i) for i in range(view.param_box.count())]
+    assert names[:2] == ["conv1.weight", "conv1.bias"] and "fc3.bias" in names
+    view.param_box.setCurrentIndex(view.param_box.findData("fc2.weight"))
+    assert view.stepper.param == "fc2.weight" and view.stepper.number == 0
+    view.lr_box.setValue(0.5)
+    infos = [view.next_step() for _ in range(5)]
+    assert infos[-1].param == "fc2.weight"
+    assert "first 8 of 10,080 values" in view.table_caption.text()
+    assert torch.allclose(infos[-1].value_after, infos[-1].value_before - 0.5 * infos[-1].grad_after, atol=1e-6)
+
+    # editing the network starts over on the new network
+    doc.graph.set_params("fc2", {"out_features": 50})
+    qtbot.waitUntil(lambda: view.stepper is not None and view.stepper.number == 0
+                    and dict(view.stepper.net.named_parameters())["fc2.weight"].shape == (50, 120))
+    # an invalid network: the button is off and the reason is shown
+    doc.graph.set_params("fc3", {"in_features": 7})
+    qtbot.waitUntil(lambda: not view.next_button.isEnabled())
+    assert not view.error.isHidden() and "fc3" in view.error.text()
+
+
+def test_step_through_with_trained_weights_leaves_the_model_alone(qtbot, make_doc):
+    from core.data import load_dataset
+    from gui.stepthrough_view import StepThroughView
+
+    doc = make_doc("lenet5-mnist")
+    view = StepThroughView(doc)
+    qtbot.addWidget(view)
+    torch.manual_seed(3)
+    model, _ = build_model(doc.graph)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    view.set_model(model, load_dataset("sample"))
+    assert view.input_box.currentData() == "trained"
+    view.loss_box.setCurrentIndex(view.loss_box.findData("cross-entropy"))
+    assert torch.equal(dict(view.stepper.net.named_parameters())["conv1.bias"], model.conv1.bias)
+    assert view.stepper.input.shape == (1, 1, 28, 28)
+    for _ in range(5):
+        view.next_step()
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    assert not torch.equal(dict(view.stepper.net.named_parameters())["conv1.bias"], model.conv1.bias)
