@@ -13,8 +13,10 @@ checked to compute the same outputs as the original.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+import io
 import itertools
 import keyword
 import math
@@ -374,13 +376,23 @@ def import_model(path: str | os.PathLike[str], class_name: str | None = None,
     model.eval()
     gm.eval()
     example = torch.randn(3, *shape, generator=torch.Generator().manual_seed(0))
-    try:
-        from torch.fx.passes.shape_prop import ShapeProp
+    from torch.fx.passes.shape_prop import ShapeProp
 
-        with torch.no_grad():
-            ShapeProp(gm).propagate(example)
+    class _Prop(ShapeProp):  # remembers the node being run, to point at its line on failure
+        current: fx.Node | None = None
+
+        def run_node(self, n: fx.Node) -> Any:
+            self.current = n
+            return super().run_node(n)
+
+    prop = _Prop(gm)
+    try:
+        # ShapeProp prints the traceback itself; the error below says it in one line
+        with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
+            prop.propagate(example)
     except Exception as e:
-        where = _user_frame(e.__traceback__, user_file)
+        loc = _location(prop.current, user_file) if prop.current is not None else ""
+        where = f" at {loc}" if loc else ""
         cause = e.__cause__ or e
         raise ModelImportError(
             f"running {cls.__name__} on an input of shape {_fmt(shape)} failed{where}: {type(cause).__name__}: "
@@ -506,8 +518,7 @@ def _map_nodes(gm: fx.GraphModule, fx_graph: fx.Graph, user_file: str | None
             ops.append(op)
             by_node[node] = op
         except _Unsupported as e:
-            if not any(isinstance(a, fx.Node) and real(a) in broken for a in node.all_input_nodes):
-                fail(node, e.what)
+            fail(node, e.what)
             broken.add(node)
     return ops, alias, problems
 
