@@ -795,16 +795,16 @@ class TrainingPanel(QWidget):
         if len(shape) == 3 and shape[0] == data[0]:
             if shape[1] >= data[1] and shape[2] >= data[2]:
                 fixes.append(("Pad images", f"Pad the {fmt_shape(data)} images with zeros to "
-                              f"{fmt_shape(shape)}", lambda: self.set_fit_input("pad")))
+                              f"{fmt_shape(shape)}", lambda _c=False: self.set_fit_input("pad")))
             fixes.append(("Resize images", f"Resize the images to {fmt_shape(shape)} (bilinear)",
-                          lambda: self.set_fit_input("resize")))
+                          lambda _c=False: self.set_fit_input("resize")))
         if len(shape) == 1:
             flat = (data[0] * data[1] * data[2],)
             fixes.append((f"Set Input to {flat[0]}", "Make the Input take the flattened images",
-                          lambda s=flat: self.set_input_shape(s)))
+                          lambda _c=False, s=flat: self.set_input_shape(s)))
         elif tuple(shape) != tuple(data):
             fixes.append((f"Set Input to {'×'.join(map(str, data))}", "Change the Input node's shape to the "
-                          "images' shape (undoable)", lambda s=data: self.set_input_shape(tuple(s))))
+                          "images' shape (undoable)", lambda _c=False, s=data: self.set_input_shape(tuple(s))))
         for text, tip, fn in fixes:
             b = QPushButton(text)
             b.setToolTip(tip)
