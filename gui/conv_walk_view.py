@@ -567,7 +567,7 @@ class ConvWalkView(QWidget):
         self.timer = QTimer(self)
         self.timer.timeout.connect(self._tick)
         self._on_speed(self.speed.value())
-        theme.hub().changed.connect(lambda _t: self.canvas.update())
+        theme.hub().changed.connect(self._on_theme)  # a bound method: disconnected when the view goes
         if walk is None:
             self.load_classic()
         else:
@@ -840,6 +840,9 @@ class ConvWalkView(QWidget):
         self.restart_button.setEnabled(has and self.cursor >= 0)
         self.play_button.setEnabled(has and not self.timer.isActive())
         self.pause_button.setEnabled(self.timer.isActive())
+
+    def _on_theme(self, _t: object) -> None:
+        self.canvas.update()
 
     def keyPressEvent(self, event: Any) -> None:
         key = event.key()

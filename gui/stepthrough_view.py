@@ -215,7 +215,7 @@ class StepThroughView(QWidget):
         self.input_box.currentIndexChanged.connect(lambda _i: self.restart())
         document.inferred.connect(self._on_inferred)
         document.reset.connect(self._on_inferred)
-        theme.hub().changed.connect(lambda _t: self._show_code())
+        theme.hub().changed.connect(self._on_theme)  # a bound method: disconnected when the view goes
         self.restart()
 
     # --- public API -----------------------------------------------------------------------------
@@ -347,6 +347,9 @@ class StepThroughView(QWidget):
         self._stale = True
         if self.isVisible():
             self.restart()
+
+    def _on_theme(self, _t: object) -> None:
+        self._show_code()
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)

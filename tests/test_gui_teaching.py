@@ -403,3 +403,57 @@ def test_step_through_with_trained_weights_leaves_the_model_alone(qtbot, make_do
         view.next_step()
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
     assert not torch.equal(dict(view.stepper.net.named_parameters())["conv1.bias"], model.conv1.bias)
+
+
+# --- In the main window -------------------------------------------------------------------------
+
+def test_install_in_main_window_and_open_conv_walk_from_a_node(qtbot, tmp_path, monkeypatch):
+    pytest.importorskip("gui.main_window")
+    from PySide6.QtWidgets import QApplication
+
+    from gui import conv_walk_view, explain_panel, stepthrough_view, theme
+    from gui.main_window import MainWindow
+
+    monkeypatch.setenv("NETBUILDER_CONFIG_DIR", str(tmp_path / "config"))
+    theme.apply(False)
+    win = MainWindow(Document(load_preset("lenet5-mnist").graph))
+    qtbot.addWidget(win)
+    try:
+        win.show()
+        autograd = None
+        try:
+            from gui import autograd_view
+
+            autograd = autograd_view.install(win)
+        except ImportError:
+            pass
+        panel = explain_panel.install(win)
+        conv_walk_view.install(win)
+        steps = stepthrough_view.install(win)
+        assert panel.dock.widget() is panel and steps.dock.widget() is steps
+        helps = [a.text() for a in win.menu("Help").actions()]
+        assert any("explain the network" in t for t in helps) and any("training step" in t for t in helps)
+        assert any("Convolution walk-through" in a.text() for a in win.menu("Tools").actions())
+
+        view = conv_walk_view.open_conv_walk(win, "conv2")
+        assert view is not None and view.isWindow() and view.walk.out_shape == (16, 10, 10)
+        assert conv_walk_view.open_conv_walk(win, "fc1") is None
+        assert "not a convolution" in win.statusBar().currentMessage()
+        assert conv_walk_view.is_convolution_node(win.document, "conv1")
+        view.close()
+
+        if autograd is not None:  # the step's autograd nodes light up in helper F's viewer
+            autograd.refresh()
+            steps.canvas_box.setChecked(False)  # only the autograd link is under test here
+            for _ in range(3):  # up to the loss: only the loss's own backward nodes are involved
+                steps.next_step()
+            lit = {stepthrough_view.autograd_key(autograd.graph.nodes[i]) for i in autograd.highlighted_ids()}
+            assert lit == {stepthrough_view.autograd_key(steps.autograd_graph.nodes[i])
+                           for i in steps.last.autograd_nodes}
+            assert lit and all(k.startswith("loss:") for k in lit)
+            assert len(autograd.highlighted_ids()) < len(autograd.graph.nodes)
+    finally:
+        win.shutdown()
+        win.hide()
+        win.deleteLater()
+        QApplication.processEvents()
