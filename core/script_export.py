@@ -31,13 +31,14 @@ LOSSES = ("cross-entropy", "nll", "mse")
 SCHEDULES = ("none", "step", "cosine")
 FIT_INPUTS = ("auto", "pad", "resize")
 
-# Sensible MNIST defaults, used where the project has no training settings (the app's TrainConfig defaults).
+# Sensible MNIST defaults for settings the project leaves out. The app's own defaults
+# (core.trainer.TrainConfig) take precedence when they are valid, so the two agree.
 DEFAULTS: dict[str, Any] = {
     "dataset": "mnist",
     "epochs": 5,
     "batch_size": 64,
     "eval_batch_size": 1000,
-    "lr": 0.01,
+    "lr": 0.05,
     "momentum": 0.9,
     "weight_decay": 0.0,
     "nesterov": False,
@@ -114,10 +115,27 @@ def _setting(training: Mapping[str, Any], key: str, notes: list[str]) -> Any:
     return value
 
 
+def app_defaults() -> dict[str, Any]:
+    """The app trainer's default settings (those the script understands), or {} without the trainer."""
+    try:
+        from core.trainer import TrainConfig
+    except ImportError:
+        return {}
+    fields = TrainConfig().to_dict()
+    return {k: fields[k] for k in DEFAULTS if k in fields}
+
+
 def settings_from_training(training: Mapping[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
-    """Validated script defaults from a project's ``training`` dict, and notes on what was replaced."""
-    training = training or {}
+    """Validated script defaults from a project's ``training`` dict, and notes on what was replaced.
+
+    Settings left out take the app's defaults, so the script trains as the app would."""
+    base, _ = _settings({**app_defaults()}, [])
+    training = {**base, **{k: v for k, v in (training or {}).items() if v is not None}}
     notes: list[str] = []
+    return _settings(training, notes)
+
+
+def _settings(training: Mapping[str, Any], notes: list[str]) -> tuple[dict[str, Any], list[str]]:
     out = {key: _setting(training, key, notes) for key in DEFAULTS}
     return out, notes
 

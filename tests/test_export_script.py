@@ -61,7 +61,8 @@ def test_bad_training_values_fall_back_and_are_never_written_as_code() -> None:
                 "dataset": "sample", "batch_size": True}
     out = training_script_full(load_preset("mlp-mnist").graph, training)
     assert "__import__" not in out.source and "hacked" not in out.source
-    assert out.settings["lr"] == 0.01 and out.settings["optimizer"] == "sgd" and out.settings["epochs"] == 5
+    app = pytest.importorskip("core.trainer").TrainConfig()  # left-out settings follow the app's defaults
+    assert out.settings["lr"] == app.lr and out.settings["optimizer"] == "sgd" and out.settings["epochs"] == app.epochs
     assert out.settings["dataset"] == "mnist" and out.settings["batch_size"] == 64
     joined = " | ".join(out.notes)
     for word in ("lr", "lbfgs", "epochs", "sample", "batch_size"):
@@ -145,3 +146,30 @@ def test_cli_with_training_uses_the_project_settings(tmp_path: Path, capsys: pyt
     assert "class MLP(nn.Module):" in out.read_text()
     assert cli_main(["export", str(src), "--with-training"]) == 1
     assert "-o OUT.py" in capsys.readouterr().err
+
+
+def test_reads_cifar10_in_torchvision_layout(tmp_path: Path) -> None:
+    import pickle
+
+    import numpy as np
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    batches = {}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batches[name] = {b"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8),
+                         b"labels": [int(v) for v in rng.integers(0, 10, 4)]}
+        with open(folder / name, "wb") as f:
+            pickle.dump(batches[name], f)
+    (tmp_path / "net.py").write_text(training_script(load_preset("lenet5-mnist").graph, {"dataset": "cifar10"}))
+    mod = load_script(tmp_path / "net.py")
+    train_x, train_y, test_x, test_y = mod.load_data("cifar10", str(tmp_path), download=False)
+    assert train_x.shape == (20, 3, 32, 32) and test_x.shape == (4, 3, 32, 32)
+    first = torch.from_numpy(batches["data_batch_1"][b"data"][0].reshape(3, 32, 32))
+    assert torch.equal(train_x[0], first)
+    assert train_y.tolist()[:4] == batches["data_batch_1"][b"labels"]
+    assert test_y.tolist() == batches["test_batch"][b"labels"]
+    # a grey 28×28 net on colour 32×32 images: averaged to one channel, resized down
+    mean, std = mod.STATS["cifar10"]
+    assert mod.prepare(train_x[:2], (1, 28, 28), mean, std).shape == (2, 1, 28, 28)

@@ -13,6 +13,7 @@ import torch
 
 from core.cli import main as cli_main
 from core.compiler import build_model
+from core.errors import UserError
 from core.exporter import export_python
 from core.graph import Graph
 from core.project import load_preset, presets_dir, save_project
@@ -194,3 +195,23 @@ def test_cli_exports_a_checkpoint_as_onnx_script_and_weights(tmp_path: Path,
     err = capsys.readouterr().err
     assert "with the checkpoint's weights" in err and "checked with onnxruntime" in err
     assert onnx_out.stat().st_size > 4 * sum(p.numel() for p in model.parameters())
+
+
+def test_open_a_checkpoint_edit_and_keep_the_weights(tmp_path: Path) -> None:
+    checkpoint = pytest.importorskip("core.checkpoint")
+    from core.weights import weights_from_checkpoint
+
+    project = load_preset("resnet-tiny")
+    trained = _trained_like(project.graph, seed=9)
+    ckpt = tmp_path / "r.ckpt"
+    checkpoint.save_checkpoint(ckpt, graph=project.graph, state_dict=trained.state_dict(), optimizer_state={},
+                               rng={}, epoch=2, global_step=20, history={}, config={})
+    graph, state = weights_from_checkpoint(ckpt)
+    graph.set_params("fc", {"out_features": 5})  # a new head; the convolutions and BatchNorms stay
+    model, _ = build_model(graph)
+    report = transfer_weights(state, model)
+    assert report.nodes_reset() == ["fc"]
+    assert torch.equal(model.bn1.running_var, trained.bn1.running_var)  # buffers come along too
+    assert torch.equal(model.stem.weight, trained.stem.weight)
+    with pytest.raises(UserError, match="no such checkpoint"):
+        weights_from_checkpoint(tmp_path / "missing.ckpt")
