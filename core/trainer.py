@@ -400,7 +400,6 @@ class Trainer:
     def _events(self) -> Iterator[TrainEvent]:
         c = self.config
         yield from self.warnings
-        self._stop.clear()
         total_steps = self.steps_per_epoch * c.epochs
         bs = c.batch_size
         params = [p for _, p in self._params]
@@ -420,6 +419,7 @@ class Trainer:
                 if self._stop.is_set():
                     self._acc["correct"] += float(correct)
                     self._acc["seconds"] += time.perf_counter() - t_last
+                    self._stop.clear()  # consumed: iterating again continues the run
                     yield StoppedEvent(self.epoch, self.global_step)
                     return
                 if not self._running.is_set():
@@ -428,6 +428,7 @@ class Trainer:
                         pass
                     if self._stop.is_set():
                         self._acc["correct"] += float(correct)
+                        self._stop.clear()  # consumed: iterating again continues the run
                         yield StoppedEvent(self.epoch, self.global_step)
                         return
                     t_last = time.perf_counter()
@@ -497,6 +498,7 @@ class Trainer:
             yield EpochEvent(ep, train_loss, train_acc, ev.loss, ev.accuracy, seconds, ev.confusion,
                              ev.misclassified, ev.predictions)
             if self._stop.is_set() and self.epoch < c.epochs:
+                self._stop.clear()  # consumed: iterating again continues the run
                 yield StoppedEvent(self.epoch, self.global_step)
                 return
         h = self.history
@@ -596,7 +598,9 @@ class Trainer:
             return Evaluation(float("nan"), 0.0, [[0] * k for _ in range(k)])
         was_training = self.model.training
         self.model.eval()
-        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        # float64 keeps a 10,000-sample sum exact enough; MPS has no float64
+        acc_dtype = torch.float32 if self.device.type == "mps" else torch.float64
+        loss_sum = torch.zeros((), dtype=acc_dtype, device=self.device)
         confusion = torch.zeros(k * k, dtype=torch.int64, device=self.device)
         wrong: list[torch.Tensor] = []
         wrong_pred: list[torch.Tensor] = []
@@ -606,7 +610,7 @@ class Trainer:
                 for i in range(0, n, bs):
                     yb = y[i:i + bs].to(self.device)
                     out = self.model(self._batch(x[i:i + bs]))
-                    loss_sum += self._loss(out, yb, reduction="sum").double()
+                    loss_sum += self._loss(out, yb, reduction="sum").to(acc_dtype)
                     pred = out.argmax(1)
                     confusion += torch.bincount(yb * k + pred, minlength=k * k)
                     bad = (pred != yb).nonzero().flatten()

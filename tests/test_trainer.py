@@ -397,3 +397,13 @@ def test_corrupt_and_foreign_checkpoints(tmp_path):
         load_checkpoint(tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="no such"):
         load_checkpoint(tmp_path / "missing.ckpt")
+
+
+def test_stop_before_start_then_continue_in_process(sample):
+    ds = sample.subset(640, 200)
+    t = Trainer(lenet(), cfg(epochs=1), ds)
+    t.stop()  # e.g. the user pressed Stop before the worker thread got going
+    first = events_of(t)
+    assert isinstance(first[-1], StoppedEvent) and t.global_step == 0
+    rest = events_of(t)  # iterating again continues the same run
+    assert isinstance(rest[-1], FinishedEvent) and t.global_step == 10
