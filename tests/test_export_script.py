@@ -96,6 +96,7 @@ def test_reads_idx_files_in_both_layouts_and_fits_the_input(tmp_path: Path) -> N
         mod.load_data("mnist", str(tmp_path / "empty"), download=False)
 
 
+@pytest.mark.slow
 def test_script_runs_with_padding_for_a_32x32_net(tmp_path: Path) -> None:
     data = fake_mnist(tmp_path / "data", n_train=128, n_test=32, layout="torchvision")
     (tmp_path / "net.py").write_text(training_script(load_preset("lenet-tutorial").graph, {"batch_size": 32}))
