@@ -70,6 +70,8 @@ def fmt(v: float, decimals: int = 2) -> str:
         s = str(int(v))
     else:
         s = f"{v:.{decimals}f}"
+        if float(s) == 0:
+            s = s.lstrip("-")  # no "−0.00" for a tiny negative
     return s.replace("-", MINUS)
 
 
@@ -164,17 +166,22 @@ class WalkCanvas(QWidget):
                       (s.cols[-1] - s.cols[0] + 1) * g.cell_in, (s.rows[-1] - s.rows[0] + 1) * g.cell_in)
 
     # --- layout ---------------------------------------------------------------------------------
-    def _small_cell(self) -> tuple[float, float]:
+    def _filter_cell(self) -> float:
         w = self.walk
         assert w is not None
-        f = self._font(11)
-        fm = QFontMetrics(f)
-        wide = 0
-        for t in (w.padded, w.weight):
-            for v in (float(t.max()), float(t.min())):
-                wide = max(wide, fm.horizontalAdvance(fmt(v)))
-        width = max(46.0, min(110.0, 2 * wide + fm.horizontalAdvance(" × ") + 8))
-        return width, 38.0
+        fm = QFontMetrics(self._font(13, True))
+        wide = max(fm.horizontalAdvance(fmt(float(w.weight.max()))), fm.horizontalAdvance(fmt(float(w.weight.min()))))
+        return max(38.0, min(80.0, wide + 10.0))
+
+    def _small_cell(self) -> tuple[float, float]:
+        """Product cells: wide enough for their "input×(weight)" line at the font it is drawn with."""
+        w = self.walk
+        assert w is not None
+        fm = QFontMetrics(self._font(9))
+        xs = (float(w.padded.max()), float(w.padded.min()))
+        ws = (float(w.weight.max()), float(w.weight.min()))
+        wide = max(fm.horizontalAdvance(f"{fmt(a)}×{_par(b)}") for a in xs for b in ws)
+        return max(46.0, min(110.0, wide + 8.0)), 38.0
 
     def _layout(self) -> _Geom | None:
         w = self.walk
@@ -184,17 +191,17 @@ class WalkCanvas(QWidget):
         m, oh, ow = w.out_shape
         kh, kw = w.kernel
         cells = max(hp, wp)
-        cell_in = max(7.0, min(34.0, 420.0 / cells, 760.0 / max(1, w.weight.shape[1] * hp)))
+        cell_in = max(7.0, min(34.0, 380.0 / cells, 760.0 / max(1, w.weight.shape[1] * hp)))
         cell_out = max(5.0, min(34.0, 300.0 / max(oh, ow), 900.0 / max(1, m * oh)))
         sw, sh = self._small_cell()
         per = w.weight.shape[1]  # slices per filter
-        row_h = max(hp * cell_in, kh * sh) + self.LABEL + self.GAP
+        row_h = max(hp * cell_in, kh * sh + 26) + self.LABEL + self.GAP  # 26: the Σ line under the products
         x_in = 16.0
-        x_filter = x_in + wp * cell_in + 44
-        x_prod = x_filter + kw * sh + 40  # filter cells are square (sh × sh)
-        x_sum = x_prod + kw * sw + 12
-        x_eq = x_sum + 92
-        x_out = x_eq + 250
+        x_filter = x_in + wp * cell_in + 40
+        x_prod = x_filter + kw * self._filter_cell() + 40
+        x_sum = x_prod  # each slice's Σ is written under its products
+        x_eq = x_prod + kw * sw + 36
+        x_out = x_eq + 210
         row_y = [self.TOP + k * row_h for k in range(per)]
         out_h = oh * cell_out + self.LABEL + self.GAP
         out_y = [self.TOP + k * out_h for k in range(m)]
@@ -241,8 +248,7 @@ class WalkCanvas(QWidget):
         heads = [
             (g.x_in, f"Input {c_in}×{hh}×{ww} ({pad_txt})"),
             (g.x_filter, f"Filter {m_cur + 1} of {w.out_shape[0]}"),
-            (g.x_prod, "Input × weight"),
-            (g.x_sum, "Slice sums"),
+            (g.x_prod, "Input × weight, and their sum Σ"),
             (g.x_out, f"Output {w.out_shape[0]}×{w.out_shape[1]}×{w.out_shape[2]}"),
         ]
         for x, label in heads:
@@ -251,7 +257,9 @@ class WalkCanvas(QWidget):
         p.setPen(sub)
         stride = w.stride[0] if w.stride[0] == w.stride[1] else f"{w.stride[0]}×{w.stride[1]}"
         p.drawText(QPointF(g.x_in, 34), f"window {w.kernel[0]}×{w.kernel[1]}, stride {stride}")
-        p.drawText(QPointF(g.x_filter, 34), f"{w.weight.shape[1]} slices of {w.kernel[0]}×{w.kernel[1]} + bias")
+        n_sl = w.weight.shape[1]
+        p.drawText(QPointF(g.x_filter, 34), f"{n_sl} slice{'s' if n_sl != 1 else ''} of {w.kernel[0]}×{w.kernel[1]}"
+                   + (" + bias" if w.has_bias else ""))
         p.drawText(QPointF(g.x_out, 34), "one channel per filter")
 
         # One row per channel the filter sees
@@ -264,7 +272,7 @@ class WalkCanvas(QWidget):
             p.setFont(self._font(11, True))
             p.setPen(text)
             p.drawText(QPointF(g.x_filter, y + 14), f"slice {r + 1}")
-            self._grid_small(p, w.weight[m_cur, r], None, g.x_filter, y + self.LABEL, g.small_h, g.small_h,
+            self._grid_small(p, w.weight[m_cur, r], None, g.x_filter, y + self.LABEL, self._filter_cell(), g.small_h,
                              self._scale_w, base, pos, neg, grid_pen, text, sub)
             if s is not None:
                 prods = s.products[r]
@@ -273,8 +281,8 @@ class WalkCanvas(QWidget):
                                  g.small_h, scale, base, pos, neg, grid_pen, text, sub)
                 p.setFont(self._font(14, True))
                 p.setPen(text)
-                mid = y + self.LABEL + w.kernel[0] * g.small_h / 2 + 5
-                p.drawText(QPointF(g.x_sum, mid), f"Σ = {fmt(float(s.slice_sums[r]))}")
+                below = y + self.LABEL + w.kernel[0] * g.small_h + 19
+                p.drawText(QPointF(g.x_sum, below), f"Σ = {fmt(float(s.slice_sums[r]), 4)}")
             # the "×" between the input's window and the slice, to read the row as a sentence
             p.setFont(self._font(18, True))
             p.setPen(sub)
@@ -370,7 +378,7 @@ class WalkCanvas(QWidget):
                     p.drawText(rect, Qt.AlignmentFlag.AlignCenter, fmt(v))
                 else:
                     a, b = float(factors[0][i, j]), float(factors[1][i, j])
-                    p.setFont(self._font(10))
+                    p.setFont(self._font(9))
                     p.setPen(sub)
                     p.drawText(rect.adjusted(2, 1, -2, -ch / 2), Qt.AlignmentFlag.AlignCenter,
                                f"{fmt(a)}×{_par(b)}")
@@ -381,13 +389,14 @@ class WalkCanvas(QWidget):
     def _equation(self, p: QPainter, s: ConvStep, g: _Geom, text: QColor, sub: QColor, accent: QColor) -> None:
         sums = [float(v) for v in s.slice_sums]
         lines = []
-        if len(sums) <= 6:
-            lines.append(" + ".join(_par(v) for v in sums))
+        d = 4  # more digits than the cells, so the sum checks out by hand
+        if len(sums) <= 4:
+            lines.append(" + ".join(_par(v, d) for v in sums))
         else:
-            lines.append(" + ".join(_par(v) for v in sums[:3]) + " + …")
-            lines.append(f"({len(sums)} slice sums) = {fmt(s.total)}")
-        lines.append(f"+ bias {_par(s.bias)}" if self.walk is not None and self.walk.has_bias else "(no bias)")
-        lines.append(f"= {fmt(s.value)}")
+            lines.append(" + ".join(_par(v, d) for v in sums[:2]) + " + …")
+            lines.append(f"({len(sums)} slice sums) = {fmt(s.total, d)}")
+        lines.append(f"+ bias {_par(s.bias, d)}" if self.walk is not None and self.walk.has_bias else "(no bias)")
+        lines.append(f"= {fmt(s.value, d)}")
         y0 = g.row_y[0] + self.LABEL
         p.setFont(self._font(12, True))
         p.setPen(text)
@@ -453,6 +462,7 @@ class ConvWalkView(QWidget):
         self.out: torch.Tensor | None = None
         self.seed = 0
         self._real: ConvWalk | None = None  # the layer's real weights on a real input, when given
+        self._real_source = ""
         self._layer: dict[str, Any] | None = None  # sizes of a canvas layer (pairs kept as given)
         self._building = False
 
@@ -601,6 +611,7 @@ class ConvWalkView(QWidget):
                  "groups": int(p.get("groups", 1)), "bias": bool(p.get("bias", True)), "node": node_id}
         view = cls(title="")
         view._layer = layer
+        given_image = image is not None
         if model is not None:
             if image is None:
                 assert result.input_id is not None
@@ -608,6 +619,10 @@ class ConvWalkView(QWidget):
                 assert shape is not None
                 image = torch.randn(1, *shape, generator=torch.Generator().manual_seed(0))
             view._real = ConvWalk.from_layer(graph, model, node_id, image)
+            direct = any(e.src == result.input_id for e in graph.in_edges(node_id))
+            what = "the test image" if given_image else "a random input"
+            view._real_source = (f"on {what} (normalised as for training)" if direct
+                                 else f"on what reaches it when {what} goes through the layers before it")
             view.values.addItem("Layer's weights on the input", "real")
             view.values.setCurrentIndex(view.values.count() - 1)  # rebuilds with the real values
         else:
@@ -756,8 +771,7 @@ class ConvWalkView(QWidget):
                 assert self._real is not None and self._layer is not None
                 walk = self._real
                 self._set_sizes_from(walk)
-                title = (f"{self._layer['node']} with its weights, on what reaches it from the input: "
-                         f"{walk.describe()}")
+                title = f"{self._layer['node']} with the model's weights {self._real_source}: {walk.describe()}"
             elif self._layer is not None:
                 walk = self._layer_walk(kind)
                 self._set_sizes_from(walk)
@@ -827,7 +841,11 @@ class ConvWalkView(QWidget):
             self.arith.setText("<pre style='margin:0'>" + _formula_html(s, w.has_bias) + "</pre>")
             if self.isVisible():
                 r = self.canvas.output_cell_rect(s.m, s.i, s.j)
-                self.scroll.ensureVisible(int(r.center().x()), int(r.center().y()), 60, 60)
+                # Follow the output cell up and down only: sideways would hide the input's window.
+                bar = self.scroll.verticalScrollBar()
+                top, height = bar.value(), self.scroll.viewport().height()
+                if r.top() < top + 40 or r.bottom() > top + height - 40:
+                    bar.setValue(int(r.center().y() - height / 2))
         self._update_buttons()
 
     def _update_buttons(self) -> None:
@@ -861,17 +879,20 @@ class ConvWalkView(QWidget):
 
 
 def _formula_html(s: ConvStep, has_bias: bool) -> str:
-    """The whole arithmetic of one step, one line per slice, with real minus signs."""
+    """The whole arithmetic of one step: per slice, one line per kernel row, then the total. Four
+    decimals here (two in the cells) so the sums check out by hand."""
     import html
 
     lines = []
     for r, ch in enumerate(s.channels):
-        terms = " + ".join(f"{fmt(float(a))}×{_par(float(b))}" for a, b in
-                           zip(s.patch[r].flatten().tolist(), s.weights[r].flatten().tolist(), strict=True))
-        lines.append(f"channel {ch + 1}:  {terms} = {fmt(float(s.slice_sums[r]))}")
-    sums = " + ".join(_par(float(v)) for v in s.slice_sums)
-    bias = f" + bias {_par(s.bias)}" if has_bias else ""
-    lines.append(f"output[{s.m + 1}][{s.i + 1}, {s.j + 1}] = {sums}{bias} = {fmt(s.value)}")
+        patch, weights = s.patch[r].tolist(), s.weights[r].tolist()
+        rows = [" + ".join(f"{fmt(a, 4)}×{_par(b, 4)}" for a, b in zip(pr, wr, strict=True))
+                for pr, wr in zip(patch, weights, strict=True)]
+        head = f"channel {ch + 1}: "
+        lines.append(head + ("\n" + " " * len(head) + "+ ").join(rows) + f"  = {fmt(float(s.slice_sums[r]), 4)}")
+    sums = " + ".join(_par(float(v), 4) for v in s.slice_sums)
+    bias = f" + bias {_par(s.bias, 4)}" if has_bias else ""
+    lines.append(f"output[{s.m + 1}][{s.i + 1}, {s.j + 1}] = {sums}{bias} = {fmt(s.value, 4)}")
     return html.escape("\n".join(lines))
 
 

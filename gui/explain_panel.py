@@ -87,7 +87,7 @@ class EntryCard(QFrame):
         if e is None:
             return ""
         lines = [e.text]
-        if e.arithmetic:
+        if e.arithmetic and e.arithmetic not in e.text:
             lines.append(f"Output size: {e.arithmetic}")
         if e.param_arithmetic:
             lines.append(f"Parameters: {e.param_arithmetic}")
@@ -107,12 +107,20 @@ class EntryCard(QFrame):
         self.title.setText(f"<span style='color:{chip}'>■</span>&nbsp;<b>{_esc(e.title)}</b>{shape}")
         prefix = e.title + ": "
         body = e.text[len(prefix):] if e.text.startswith(prefix) else e.text
+        body = body[:1].upper() + body[1:]  # it follows the title line, so it starts a sentence
         color = t.error if e.error else t.text
-        self.body.setText(f"<span style='color:{color}'>{_esc(body)}</span>")
+        html_body = _esc(body)
         rows: list[str] = []
-        if e.arithmetic:
+        if e.arithmetic and _esc(e.arithmetic) in html_body:
+            # Said once, where the sentence says it, but set off so the numbers stand out.
+            html_body = html_body.replace(
+                _esc(e.arithmetic),
+                f"<span style='font-family:monospace; background:{t.code_line}'>&nbsp;"
+                f"{_esc(e.arithmetic).replace(' ', '&nbsp;')}&nbsp;</span>", 1)  # kept on one line
+        elif e.arithmetic:
             rows.append(f"<span style='color:{t.subtext}'>Output size:</span> "
                         f"<span style='font-family:monospace'>{_esc(e.arithmetic)}</span>")
+        self.body.setText(f"<span style='color:{color}'>{html_body}</span>")
         if e.param_arithmetic:
             rows.append(f"<span style='color:{t.subtext}'>Parameters:</span> "
                         f"<span style='font-family:monospace'>{_esc(e.param_arithmetic)}</span>")

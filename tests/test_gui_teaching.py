@@ -82,7 +82,7 @@ def test_explain_shows_the_arithmetic_with_actual_numbers(qtbot, make_doc):
 
     tut = ExplainPanel(make_doc("lenet-tutorial"))
     qtbot.addWidget(tut)
-    assert "Output size: (32 − 5)/1 + 1 = 28" in tut.entry_text("conv1")
+    assert "Output N×6×28×28: (32 − 5)/1 + 1 = 28" in tut.entry_text("conv1")
     assert "Parameters: 6 × (1 × 5 × 5) + 6 = 156" in tut.entry_text("conv1")
     assert "(28 − 2)/2 + 1 = 14" in tut.entry_text("pool1")
     assert "16 × 5 × 5 = 400" in tut.entry_text("flatten")
