@@ -48,7 +48,7 @@ class _Plot(QWidget):
     """One titled pyqtgraph plot with a legend and a hover read-out line under it."""
 
     def __init__(self, title: str, x_label: str, x_units: str | None, y_label: str, y_units: str | None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, grid: bool = True) -> None:
         super().__init__(parent)
         self.widget = pg.PlotWidget(background=None)
         self.widget.setMinimumSize(220, 150)
@@ -58,8 +58,10 @@ class _Plot(QWidget):
         item.setLabel("left", y_label, units=y_units)
         for axis in ("bottom", "left"):
             item.getAxis(axis).enableAutoSIPrefix(False)
-        item.showGrid(x=True, y=True, alpha=0.2)
+        if grid:  # the grid is painted by the axes: a plot redrawn many times a second goes without
+            item.showGrid(x=True, y=True, alpha=0.2)
         item.setMenuEnabled(False)
+        item.getViewBox().setMouseEnabled(x=False, y=False)  # ranges are managed; no accidental drags
         self.legend = item.addLegend(offset=(-6, 6), labelTextSize="8pt")
         self.readout = QLabel(" ")
         self.readout.setObjectName("plot_readout")
@@ -82,10 +84,11 @@ class _Plot(QWidget):
         return self.widget.getPlotItem()
 
     def add_series(self, name: str, color: tuple[int, ...], width: float = 1.5, symbol: str | None = None,
-                   fmt: str = "{:.4g}", style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> pg.PlotDataItem:
+                   fmt: str = "{:.4g}", style: Qt.PenStyle = Qt.PenStyle.SolidLine,
+                   antialias: bool = True) -> pg.PlotDataItem:
         pen = pg.mkPen(color, width=width, style=style)
         kw = {"symbol": symbol, "symbolSize": 6, "symbolBrush": color, "symbolPen": None} if symbol else {}
-        curve = self.item.plot([], [], pen=pen, name=name, **kw)
+        curve = self.item.plot([], [], pen=pen, name=name, antialias=antialias, **kw)
         curve.setClipToView(True)
         curve.setDownsampling(auto=True, method="peak")
         self.series.append((name, curve, fmt))
@@ -129,8 +132,12 @@ class TrainingPlots(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         pg.setConfigOptions(antialias=True, foreground=self.palette().text().color())
-        self.loss_plot = _Plot("Training loss per step", "step", None, "loss", None)
-        self.loss_raw = self.loss_plot.add_series("loss", _COLORS["raw"], 1.0, fmt="{:.4f}")
+        # The step plots change many times a second, so they are made cheap to repaint: no grid (the
+        # axes paint it, and would then repaint with every curve update), fixed x range (the whole run)
+        # and a y range that only grows, so the axes are re-laid out only when the run's length or
+        # the loss's maximum changes; the dense raw curve is not antialiased.
+        self.loss_plot = _Plot("Training loss per step", "step", None, "loss", None, grid=False)
+        self.loss_raw = self.loss_plot.add_series("loss", _COLORS["raw"], 1.0, fmt="{:.4f}", antialias=False)
         self.loss_smooth = self.loss_plot.add_series("smoothed", _COLORS["smooth"], 2.0, fmt="{:.4f}")
         self.acc_plot = _Plot("Accuracy per epoch", "epoch", None, "accuracy", "%")
         self.train_acc = self.acc_plot.add_series("train", _COLORS["train"], 2.0, "o", "{:.2f} %")
@@ -138,7 +145,7 @@ class TrainingPlots(QWidget):
         self.epoch_loss_plot = _Plot("Loss per epoch", "epoch", None, "loss", None)
         self.train_loss = self.epoch_loss_plot.add_series("train", _COLORS["train"], 2.0, "o", "{:.4f}")
         self.test_loss = self.epoch_loss_plot.add_series("test", _COLORS["test"], 2.0, "s", "{:.4f}")
-        self.lr_plot = _Plot("Learning rate", "step", None, "learning rate", None)
+        self.lr_plot = _Plot("Learning rate", "step", None, "learning rate", None, grid=False)
         self.lr_curve = self.lr_plot.add_series("lr", _COLORS["lr"], 2.0, fmt="{:.3g}")
         for p in (self.acc_plot, self.epoch_loss_plot):
             p.item.getAxis("bottom").setTickSpacing(major=1, minor=1)
@@ -160,6 +167,10 @@ class TrainingPlots(QWidget):
         self.epoch_values: dict[str, list[float]] = {"train_acc": [], "test_acc": [], "train_loss": [],
                                                      "test_loss": []}
         self._ema = (0.0, 0.0)
+        self.total_steps = 0  # the run's planned steps (x range of the step plots)
+        self._loss_max = 0.0
+        self._lr_max = 0.0
+        self._ranges: tuple[float, float, float] = (-1.0, -1.0, -1.0)
         self._dirty_steps = False
         self._dirty_epochs = False
         self.redraw_count = 0
@@ -179,14 +190,21 @@ class TrainingPlots(QWidget):
         for v in self.epoch_values.values():
             v.clear()
         self._ema = (0.0, 0.0)
+        self.total_steps = 0
+        self._loss_max = self._lr_max = 0.0
+        self._ranges = (-1.0, -1.0, -1.0)
         self._dirty_steps = self._dirty_epochs = True
         self.flush()
 
-    def add_step(self, global_step: int, loss: float, lr: float) -> None:
+    def add_step(self, global_step: int, loss: float, lr: float, total_steps: int = 0) -> None:
         self.steps.append(float(global_step))
         self.losses.append(loss if math.isfinite(loss) else float("nan"))
+        self.total_steps = max(self.total_steps, total_steps, global_step)
+        if math.isfinite(lr):
+            self._lr_max = max(self._lr_max, lr)
         acc, norm = self._ema
         if math.isfinite(loss):
+            self._loss_max = max(self._loss_max, loss)
             acc = SMOOTHING * acc + (1 - SMOOTHING) * loss
             norm = SMOOTHING * norm + (1 - SMOOTHING)
             self._ema = (acc, norm)
@@ -206,7 +224,7 @@ class TrainingPlots(QWidget):
     def add_event(self, ev: object) -> None:
         """Buffer one train event (others than steps and epochs are ignored)."""
         if isinstance(ev, StepEvent):
-            self.add_step(ev.global_step, ev.loss, ev.lr)
+            self.add_step(ev.global_step, ev.loss, ev.lr, ev.total_steps)
         elif isinstance(ev, EpochEvent):
             self.add_epoch(ev.epoch, ev.train_loss, ev.train_accuracy, ev.test_loss, ev.test_accuracy)
 
@@ -235,11 +253,8 @@ class TrainingPlots(QWidget):
             x = np.asarray(self.steps, dtype=float)
             self.loss_raw.setData(x, np.asarray(self.losses, dtype=float), connect="finite")
             self.loss_smooth.setData(x, np.asarray(self.smoothed, dtype=float), connect="finite")
-            lrs = np.asarray(self.lrs, dtype=float)
-            self.lr_curve.setData(x, lrs)
-            finite = lrs[np.isfinite(lrs)]
-            if finite.size:  # from 0, so a constant rate is a flat line at its value, not mid-plot
-                self.lr_plot.item.setYRange(0.0, float(finite.max()) * 1.1 or 1.0, padding=0)
+            self.lr_curve.setData(x, np.asarray(self.lrs, dtype=float))
+            self._update_step_ranges()
             self._dirty_steps = False
         if self._dirty_epochs:
             x = np.asarray(self.epochs, dtype=float)
@@ -257,6 +272,21 @@ class TrainingPlots(QWidget):
             self._dirty_epochs = False
         self.redraw_count += 1
         self.redrawn.emit()
+
+    def _update_step_ranges(self) -> None:
+        """Set the step plots' ranges only when they must change (each change re-lays out the axes)."""
+        total = float(max(1, self.total_steps))
+        top_loss, top_lr = self._ranges[1], self._ranges[2]
+        if self._loss_max > top_loss or top_loss < 0:
+            top_loss = self._loss_max * 1.08 or 1.0
+        if self._lr_max > top_lr or top_lr < 0:
+            top_lr = self._lr_max * 1.1 or 1.0  # from 0: a constant rate is a flat line at its value
+        if (total, top_loss, top_lr) != self._ranges:
+            self._ranges = (total, top_loss, top_lr)
+            for plot in (self.loss_plot, self.lr_plot):
+                plot.item.setXRange(0, total, padding=0.01)
+            self.loss_plot.item.setYRange(0, top_loss, padding=0)
+            self.lr_plot.item.setYRange(0, top_lr, padding=0)
 
     def point_counts(self) -> dict[str, int]:
         """How many points each curve shows (for tests and the status line)."""
