@@ -47,7 +47,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from core.project import load_project
 
     project = load_project(args.file)
-    if getattr(args, "with_training", False) or getattr(args, "onnx", None):
+    if (getattr(args, "with_training", False) or getattr(args, "onnx", None)
+            or getattr(args, "checkpoint", None) or getattr(args, "weights", None)):
         mod = importlib.import_module("core.export_cli")
         return int(mod.run(args, project))
     if not args.output:
@@ -77,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write a standalone training script (train/test/main with argparse)")
     p.add_argument("--onnx", metavar="OUT.onnx", help="export ONNX instead (needs the onnx extra)")
     p.add_argument("--checkpoint", help="checkpoint whose weights to export")
+    p.add_argument("--weights", metavar="OUT.pt",
+                   help="with --checkpoint: write its weights here (.pt or .safetensors; default beside the script)")
     p.set_defaults(func=_cmd_export)
     for name, (module, help_text) in EXTERNAL.items():
         try:
