@@ -24,8 +24,8 @@ from typing import Any, Protocol
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QLinearGradient, QPainter, QPaintEvent
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QPersistentModelIndex, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QLinearGradient, QPainter, QPaintEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -57,7 +57,7 @@ LOG_LO, LOG_HI = -8.0, 3.0
 _STOPS = ((-8.0, "#3b4cc0"), (-7.0, "#4f6fd8"), (-5.0, "#8fb4f0"), (-3.0, "#7cc49a"), (0.0, "#3aa163"),
           (1.5, "#e9c43f"), (2.5, "#ef8a3a"), (3.0, "#d62728"))
 NON_FINITE = "#9b1b8c"
-COLUMNS = ("Tensor", "Layer", "Gradient norm (log scale)", "‖grad‖", "‖weight‖", "update / weight")
+COLUMNS = ("Tensor", "Layer", "‖grad‖ (log bar)", "‖grad‖", "‖weight‖", "update / weight")
 SORTS = (("Network order", "order"), ("Name", "name"), ("Gradient norm ↓", "norm"), ("Gradient norm ↑", "norm_up"),
          ("Update ratio ↓", "ratio"))
 ROLE_VALUE = int(Qt.ItemDataRole.UserRole) + 1
@@ -167,16 +167,48 @@ class _BarDelegate(QStyledItemDelegate):
 
 
 class GradientLegend(QWidget):
-    """The tint colour scale: a gradient bar from 1e-8 to 1e3 with what the ends mean."""
+    """The tint colour scale: a gradient bar from 1e-8 to 1e3 with what the ends mean. Shown over the
+    canvas's bottom-right corner; it keeps itself there when the canvas is resized."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setMinimumSize(300, 58)
+        self.setFixedSize(self.sizeHint())
         self.setToolTip(f"Canvas tint: each layer's gradient L2 norm (weight and bias together) at the last "
                         f"statistics step. Vanishing below {VANISHING:g}, exploding above {EXPLODING:g}.")
+        self._watched: QObject | None = None
 
     def sizeHint(self) -> QSize:
-        return QSize(300, 58)
+        fm = QFontMetrics(self._font())
+        return QSize(max(320, fm.horizontalAdvance("1e-8") * 8), fm.height() * 3 + 26)
+
+    def _font(self) -> QFont:
+        f = QFont(self.font())
+        f.setPointSizeF(8)
+        return f
+
+    def event(self, e: QEvent) -> bool:
+        if e.type() == QEvent.Type.ParentChange:
+            if self._watched is not None:
+                self._watched.removeEventFilter(self)
+            self._watched = self.parentWidget()
+            if self._watched is not None:
+                self._watched.installEventFilter(self)
+                self._place()
+        return super().event(e)
+
+    def eventFilter(self, obj: QObject, e: QEvent) -> bool:
+        if obj is self._watched and e.type() == QEvent.Type.Resize:
+            self._place()
+        return False
+
+    def _place(self) -> None:
+        parent = self.parentWidget()
+        if parent is not None:
+            self.move(parent.width() - self.width() - 12, parent.height() - self.height() - 12)
+
+    def showEvent(self, e: QShowEvent) -> None:
+        super().showEvent(e)
+        self._place()
 
     def paintEvent(self, event: QPaintEvent) -> None:
         t = theme.current()
@@ -185,26 +217,53 @@ class GradientLegend(QWidget):
         p.setBrush(QColor(t.base))
         p.setPen(QColor(t.node_border))
         p.drawRoundedRect(QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5), 5, 5)
-        bar = QRectF(10, 22, self.width() - 20, 10)
+        f = self._font()
+        p.setFont(f)
+        lh = QFontMetrics(f).height()
+        pad = 10.0
+        p.setPen(QColor(t.text))
+        p.drawText(QRectF(pad, 4, self.width() - 2 * pad, lh), Qt.AlignmentFlag.AlignLeft,
+                   "Canvas tint: gradient norm per layer (log scale)")
+        bar = QRectF(pad + 12, 6 + lh, self.width() - 2 * pad - 24, 10)
         grad = QLinearGradient(bar.left(), 0, bar.right(), 0)
         for x, c in _STOPS:
             grad.setColorAt((x - LOG_LO) / (LOG_HI - LOG_LO), QColor(c))
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(grad)
         p.drawRect(bar)
-        f = p.font()
-        f.setPointSizeF(8)
-        p.setFont(f)
         p.setPen(QColor(t.text))
-        p.drawText(QRectF(10, 3, self.width() - 20, 16), Qt.AlignmentFlag.AlignLeft,
-                   "Gradient norm per layer (log)")
-        for e in (-8, -5, -2, 1, 3):
+        for e in (-8, -6, -4, -2, 0, 2):
             x = bar.left() + bar.width() * (e - LOG_LO) / (LOG_HI - LOG_LO)
-            p.drawLine(int(x), int(bar.bottom()), int(x), int(bar.bottom() + 3))
-            p.drawText(QRectF(x - 22, bar.bottom() + 3, 44, 14), Qt.AlignmentFlag.AlignHCenter, f"1e{e:+d}")
+            p.drawLine(QPointF(x, bar.bottom()), QPointF(x, bar.bottom() + 3))
+            p.drawText(QRectF(x - 24, bar.bottom() + 3, 48, lh), Qt.AlignmentFlag.AlignHCenter, f"1e{e:+d}")
         p.setPen(QColor(t.subtext))
-        p.drawText(QRectF(10, 3, self.width() - 20, 16), Qt.AlignmentFlag.AlignRight, "vanishing · ok · exploding")
+        low = QRectF(pad, bar.bottom() + 4 + lh, self.width() - 2 * pad, lh)
+        p.drawText(low, Qt.AlignmentFlag.AlignLeft, "◀ vanishing")
+        p.drawText(low, Qt.AlignmentFlag.AlignHCenter, "healthy")
+        p.drawText(low, Qt.AlignmentFlag.AlignRight, "exploding ▶")
         p.end()
+
+
+class LogAxis(pg.AxisItem):
+    """A y axis for curves plotted as log10(value): ticks on whole decades, labelled 1e-3, 1e+0 …
+    (pyqtgraph's own log mode labels the minor ticks too, which overlap)."""
+
+    def tickValues(self, minVal: float, maxVal: float, size: float) -> list[tuple[float, list[float]]]:
+        lo, hi = math.floor(minVal), math.ceil(maxVal)
+        step = max(1, math.ceil((hi - lo) / 6))
+        major = [float(v) for v in range(lo, hi + 1, step) if minVal <= v <= maxVal]
+        if len(major) < 2:  # less than a decade shown: add the 2× and 5× values
+            major = sorted(set(major) | {math.log10(m) + d for d in range(lo - 1, hi + 1) for m in (2, 5)
+                                          if minVal <= math.log10(m) + d <= maxVal})
+        return [(1.0, major)]
+
+    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
+        return [f"1e{round(v):+d}" if abs(v - round(v)) < 1e-9 else f"{10 ** v:.2g}" for v in values]
+
+
+# A qualitative palette (matplotlib's tab10) reads better than evenly spaced hues for a few lines.
+LINE_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                "#bcbd22", "#17becf")
 
 
 class TintTarget(Protocol):
@@ -282,9 +341,8 @@ class GradientView(QWidget):
         self.table.itemSelectionChanged.connect(self._on_row_selected)
 
         # charts
-        self.flow_plot = pg.PlotWidget(background=None)
+        self.flow_plot = pg.PlotWidget(background=None, axisItems={"left": LogAxis("left")})
         fi = self.flow_plot.getPlotItem()
-        fi.setLogMode(False, True)
         fi.setLabel("bottom", "training step")
         fi.setLabel("left", "gradient L2 norm (log)")
         fi.showGrid(x=True, y=True, alpha=0.25)
@@ -565,10 +623,11 @@ class GradientView(QWidget):
         n = max(1, len(layers))
         for i, layer in enumerate(layers):
             ys = np.asarray(hist[layer], dtype=float)
-            ys = np.where(np.isfinite(ys) & (ys > 0), ys, np.nan)
+            ys = np.log10(np.where(np.isfinite(ys) & (ys > 0), ys, np.nan))
             curve = self.flow_curves.get(layer)
             if curve is None:
-                colour = pg.intColor(i, hues=max(n, 6), values=1, maxValue=220)
+                colour = (QColor(LINE_COLOURS[i]) if n <= len(LINE_COLOURS)
+                          else pg.intColor(i, hues=n, values=1, maxValue=200))
                 curve = self.flow_plot.plot([], [], pen=pg.mkPen(colour, width=2), name=layer)
                 self.flow_curves[layer] = curve
             k = min(len(xs), len(ys))

@@ -45,17 +45,19 @@ COLOUR_MAPS = (("Diverging (blue − 0 + red)", "diverging"), ("Greyscale", "gre
 def colourise(a: np.ndarray, cmap: str) -> np.ndarray:
     """0..1 array (H×W) → uint8 H×W×3. ``"grey"``: black → white; ``"diverging"``: blue → white → red
     (0.5, the zero of a symmetric normalisation, is white)."""
+    gap = np.isnan(a)[..., None]  # NaN: the space between tiles, a colour no value has
     a = np.clip(np.nan_to_num(a, nan=0.5), 0.0, 1.0).astype(np.float32)
     if cmap == "grey":
         g = (a * 255).round().astype(np.uint8)
-        return np.stack([g, g, g], axis=-1)
+        return np.where(gap, np.array([120, 160, 210], np.uint8), np.stack([g, g, g], axis=-1))
     blue = np.array([33, 102, 172], dtype=np.float32)
     white = np.array([247, 247, 247], dtype=np.float32)
     red = np.array([178, 24, 43], dtype=np.float32)
     t = a[..., None]
     lo = white + (blue - white) * np.clip(1 - 2 * t, 0, 1)
     hi = white + (red - white) * np.clip(2 * t - 1, 0, 1)
-    return np.where(t < 0.5, lo, hi).round().astype(np.uint8)
+    out = np.where(t < 0.5, lo, hi).round().astype(np.uint8)
+    return np.where(gap, np.array([150, 150, 150], np.uint8), out)
 
 
 def to_qimage(rgb: np.ndarray) -> QImage:
@@ -146,7 +148,7 @@ class KernelSection(QFrame):
         title.setWordWrap(True)
         title.setObjectName("sectionTitle")
         scale = _scale_for(kh, kw, 84 if rows * cols <= 64 else 36)
-        self.mosaic = MosaicWidget(grid.mosaic(gap=1, background=1.0 if cmap == "grey" else 0.5), cmap, scale)
+        self.mosaic = MosaicWidget(grid.mosaic(gap=1, background=float("nan")), cmap, scale)
         norm = {"symmetric": "shared scale for the layer, 0 in the middle",
                 "minmax": "shared scale for the layer",
                 "tile": "each tile stretched to its own range"}.get(grid.normalisation, grid.normalisation)
@@ -186,7 +188,7 @@ class FeatureSection(QFrame):
             scale = _scale_for(fmap.shape[1], fmap.shape[2], 112 if fmap.shape[0] <= 16 else 56, 10)
         else:
             scale = max(2, min(12, 600 // max(1, fmap.maps.size)))
-        self.mosaic = MosaicWidget(fmap.mosaic(gap=1, background=1.0), cmap, scale)
+        self.mosaic = MosaicWidget(fmap.mosaic(gap=1, background=float("nan")), cmap, scale)
         if not fmap.is_image:
             self.mosaic.setFixedSize(self.mosaic.image.width() * scale, 18)
         note = QLabel(f"values {_fmt(fmap.raw_min)} … {_fmt(fmap.raw_max)}; each channel stretched to its own "
@@ -491,7 +493,7 @@ def install(window: Any, training_panel: Any = None) -> WeightsView:
     view = WeightsView(window.document)
     view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
     window.weights_view = view
-    window.add_panel(view, "Weights & activations", Qt.DockWidgetArea.BottomDockWidgetArea, "WeightsDock")
+    window.add_panel(view, "Weights and activations", Qt.DockWidgetArea.BottomDockWidgetArea, "WeightsDock")
     if training_panel is not None:
         from gui.autograd_view import _follow_trainer
 
