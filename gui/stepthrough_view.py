@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -85,10 +86,11 @@ class StepThroughView(QWidget):
         self._model: torch.nn.Module | None = None  # a trained model (copied before every run)
         self._image: torch.Tensor | None = None
         self._label: torch.Tensor | None = None
+        self._dataset: Any = None
 
         # settings
         self.loss_box = QComboBox()
-        self.loss_box.addItem("MSE against a random target (tutorial)", "mse")
+        self.loss_box.addItem("MSE, random target (tutorial)", "mse")
         self.loss_box.addItem("Cross-entropy", "cross-entropy")
         self.lr_box = QDoubleSpinBox()
         self.lr_box.setDecimals(4)
@@ -101,6 +103,11 @@ class StepThroughView(QWidget):
         self.param_box.setToolTip("The parameter whose values and gradient are shown before and after each step")
         self.input_box = QComboBox()
         self.input_box.addItem("Random input, new weights", "random")
+        self.input_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.image_box = QSpinBox()
+        self.image_box.setPrefix("test image #")
+        self.image_box.setToolTip("Which test image to feed the trained network (try one it gets wrong)")
+        self.image_box.setVisible(False)
         self.input_box.setToolTip("Random input with freshly initialised weights (as in the tutorial), or the "
                                   "trained weights on a test image once a training run has finished")
         self.restart_button = QPushButton("Restart")
@@ -113,6 +120,7 @@ class StepThroughView(QWidget):
                          ("Input", self.input_box)):
             settings.addWidget(QLabel(label))
             settings.addWidget(w)
+        settings.addWidget(self.image_box)
         settings.addWidget(self.restart_button)
         settings.addWidget(self.canvas_box)
         settings.addStretch(1)
@@ -182,7 +190,6 @@ class StepThroughView(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.table.setFont(mono)
-        self.table.setMaximumHeight(self.table.fontMetrics().lineSpacing() * (ROWS + 1) + 16 * (ROWS + 1))
         self.table_caption = QLabel()
         self.table_caption.setObjectName("muted")
         self.table_caption.setWordWrap(True)
@@ -193,6 +200,7 @@ class StepThroughView(QWidget):
         grid.addWidget(self.table_caption, 2, 0, 1, 2)
         grid.addWidget(self.table, 3, 0, 1, 2)
         grid.setColumnStretch(1, 1)
+        grid.setRowStretch(4, 1)  # keep the rows together at the top
 
         self.involved = QLabel()
         self.involved.setObjectName("muted")
@@ -204,8 +212,9 @@ class StepThroughView(QWidget):
         lay.addLayout(top)
         lay.addWidget(self.title)
         lay.addWidget(self.narrative)
-        lay.addWidget(watch, 3)
+        lay.addWidget(watch)
         lay.addWidget(self.involved)
+        lay.addStretch(1)
 
         self.next_button.clicked.connect(self.next_step)
         self.restart_button.clicked.connect(self.restart)
@@ -213,6 +222,7 @@ class StepThroughView(QWidget):
         self.lr_box.valueChanged.connect(lambda _v: self.restart())
         self.param_box.currentIndexChanged.connect(lambda _i: self.restart(keep_params=True))
         self.input_box.currentIndexChanged.connect(lambda _i: self.restart())
+        self.image_box.valueChanged.connect(self._on_image_changed)
         document.inferred.connect(self._on_inferred)
         document.reset.connect(self._on_inferred)
         theme.hub().changed.connect(self._on_theme)  # a bound method: disconnected when the view goes
@@ -230,29 +240,50 @@ class StepThroughView(QWidget):
 
     def set_model(self, model: torch.nn.Module | None, dataset: Any = None) -> None:
         """Offer "Trained weights, test image" as input: a copy of ``model`` (compiled from the current
-        network) on the first test image of ``dataset`` with its label. ``None`` withdraws it."""
+        network) on a test image of ``dataset`` (chosen with the image box) and its label. ``None``
+        withdraws it."""
         self._model = model
-        self._image = self._label = None
-        if model is not None and dataset is not None and len(getattr(dataset, "test_y", ())) > 0:
-            from core.data import prepare_images
-
-            res = self.document.result
-            shape = res.nodes[res.input_id].output_shape if res.input_id else None
-            try:
-                self._image = prepare_images(dataset.test_x[:1], dataset, tuple(shape or ()), "resize")
-                self._label = dataset.test_y[:1].long()
-            except Exception:  # an image that cannot be fitted to this network: random input then
-                self._image = self._label = None
+        self._dataset = dataset if model is not None else None
+        n = len(getattr(self._dataset, "test_y", ())) if self._dataset is not None else 0
+        self.image_box.blockSignals(True)
+        self.image_box.setRange(0, max(0, n - 1))
+        self.image_box.blockSignals(False)
+        self._load_image()
         i = self.input_box.findData("trained")
         self.input_box.blockSignals(True)
         if model is None and i >= 0:
             self.input_box.removeItem(i)
         elif model is not None and i < 0:
-            text = "Trained weights, first test image" if self._image is not None else "Trained weights, random input"
+            text = "Trained weights, test image" if self._image is not None else "Trained weights, random input"
             self.input_box.addItem(text, "trained")
         self.input_box.blockSignals(False)
         if model is not None:
+            if self._label is not None:  # a real image has a real class: measure the loss against it
+                self.loss_box.blockSignals(True)
+                self.loss_box.setCurrentIndex(self.loss_box.findData("cross-entropy"))
+                self.loss_box.blockSignals(False)
             self.input_box.setCurrentIndex(self.input_box.findData("trained"))
+        self.restart()
+
+    def _load_image(self) -> None:
+        self._image = self._label = None
+        ds = self._dataset
+        if ds is None or len(getattr(ds, "test_y", ())) == 0:
+            return
+        from core.data import prepare_images
+
+        k = self.image_box.value()
+        res = self.document.result
+        shape = res.nodes[res.input_id].output_shape if res.input_id else None
+        try:
+            self._image = prepare_images(ds.test_x[k:k + 1], ds, tuple(shape or ()), "resize")
+            self._label = ds.test_y[k:k + 1].long()
+        except Exception:  # an image that cannot be fitted to this network: random input then
+            self._image = self._label = None
+
+    def _on_image_changed(self, _k: int) -> None:
+        self._load_image()
+        self.restart()
 
     def restart(self, keep_params: bool = False) -> None:
         """Start over: new stepper (fresh weights or a fresh copy of the trained model), nothing run yet."""
@@ -260,6 +291,7 @@ class StepThroughView(QWidget):
         self.stepper = None
         self.last = None
         self.document.flush()
+        self.image_box.setVisible(self.input_box.currentData() == "trained" and self._dataset is not None)
         if not keep_params:
             self._fill_params()
         try:
@@ -371,7 +403,10 @@ class StepThroughView(QWidget):
                 item.setFont(f)
             self.code_list.addItem(item)
         nxt = st.next_state if st is not None else None
-        self.next_label.setText(f"Next: {TITLES[nxt]}\n{_code_of(nxt)}" if nxt else "")
+        text = f"Next: {TITLES[nxt]}\n{_code_of(nxt)}" if nxt else ""
+        if st is not None and st.loss is not None and st.number >= 3:
+            text += f"\n\nloss = {float(st.loss.detach()):.4g} (iteration {st.iteration})"
+        self.next_label.setText(text)
 
     def _show_ready(self) -> None:
         st = self.stepper
@@ -384,9 +419,16 @@ class StepThroughView(QWidget):
         self.title.setText("Ready")
         where = ("the trained weights" if self.input_box.currentData() == "trained" and self._model is not None
                  else "freshly initialised weights")
+        if self.image_box.isVisibleTo(self) and self._label is not None:
+            classes = getattr(self._dataset, "classes", None) or []
+            k = int(self._label[0])
+            what = (f"test image #{self.image_box.value()} (class {classes[k] if k < len(classes) else k}) as input "
+                    f"{tuple(st.input.shape)}")
+        else:
+            what = f"a random input {tuple(st.input.shape)}"
         self.narrative.setText(
-            f"The network on the canvas is built with {where}; input {tuple(st.input.shape)}, target "
-            f"{tuple(st.target.shape)}. Press Next step to run the five lines of a training step one by one.")
+            f"The network on the canvas is built with {where}, with {what} and target {tuple(st.target.shape)}. "
+            "Press Next step to run the five lines of a training step one by one.")
         self._show_param(None)
         self.involved.setText("")
 
@@ -438,6 +480,10 @@ class StepThroughView(QWidget):
         lr = self.stepper.lr if self.stepper is not None else self.lr_box.value()
         n = min(ROWS, before.numel())
         self.table.setRowCount(n)
+        # Exactly as tall as its rows: no scroll bar for at most ROWS values.
+        tb = self.table
+        tb.setFixedHeight(tb.horizontalHeader().sizeHint().height()
+                          + n * tb.verticalHeader().defaultSectionSize() + 2 * tb.frameWidth() + 2)
         t = theme.current()
         is_update = info is not None and info.state == "update"
         for r in range(n):

@@ -396,9 +396,15 @@ def test_step_through_with_trained_weights_leaves_the_model_alone(qtbot, make_do
     before = {k: v.clone() for k, v in model.state_dict().items()}
     view.set_model(model, load_dataset("sample"))
     assert view.input_box.currentData() == "trained"
-    view.loss_box.setCurrentIndex(view.loss_box.findData("cross-entropy"))
+    assert view.loss_box.currentData() == "cross-entropy"  # a real image has a real label
     assert torch.equal(dict(view.stepper.net.named_parameters())["conv1.bias"], model.conv1.bias)
     assert view.stepper.input.shape == (1, 1, 28, 28)
+    ds = load_dataset("sample")
+    view.image_box.setValue(5)  # another test image, with its own label as the target
+    from core.data import prepare_images
+
+    assert torch.equal(view.stepper.input, prepare_images(ds.test_x[5:6], ds, (1, 28, 28), "none"))
+    assert torch.equal(view.stepper.target, ds.test_y[5:6])
     for _ in range(5):
         view.next_step()
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
