@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QModelIndex, QObject, QPersistentModelIndex, QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QLinearGradient, QPainter, QPaintEvent, QShowEvent
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QLinearGradient, QMoveEvent, QPainter, QPaintEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -205,6 +205,15 @@ class GradientLegend(QWidget):
         parent = self.parentWidget()
         if parent is not None:
             self.move(parent.width() - self.width() - 12, parent.height() - self.height() - 12)
+
+    def moveEvent(self, e: QMoveEvent) -> None:
+        # A graphics view's viewport scrolls its child widgets along with the scene when it pans
+        # (QWidget.scroll); put the legend back in the corner.
+        super().moveEvent(e)
+        parent = self.parentWidget()
+        if parent is not None and (self.x() + self.width() + 12 != parent.width()
+                                   or self.y() + self.height() + 12 != parent.height()):
+            self._place()
 
     def showEvent(self, e: QShowEvent) -> None:
         super().showEvent(e)

@@ -57,7 +57,7 @@ def colourise(a: np.ndarray, cmap: str) -> np.ndarray:
     lo = white + (blue - white) * np.clip(1 - 2 * t, 0, 1)
     hi = white + (red - white) * np.clip(2 * t - 1, 0, 1)
     out = np.where(t < 0.5, lo, hi).round().astype(np.uint8)
-    return np.where(gap, np.array([150, 150, 150], np.uint8), out)
+    return np.where(gap, np.array([205, 208, 214], np.uint8), out)
 
 
 def to_qimage(rgb: np.ndarray) -> QImage:
