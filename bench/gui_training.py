@@ -150,7 +150,7 @@ def bench(args: argparse.Namespace) -> int:
 
 def screenshots(args: argparse.Namespace) -> int:
     """One epoch of LeNet-5 on MNIST in the real main window; three PNGs."""
-    from PySide6.QtCore import QTimer
+    from PySide6.QtCore import Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
     import core.codegen  # noqa: F401  (torch)
@@ -170,9 +170,11 @@ def screenshots(args: argparse.Namespace) -> int:
     dock = panel.install(window)
     window.resize(1600, 1000)
     window.show()
+    if getattr(window, "summary_dock", None) is not None:
+        window.summary_dock.hide()  # give the training panel the whole bottom row
     dock.show()
     dock.raise_()
-    window.resizeDocks([dock], [560], __import__("PySide6.QtCore").QtCore.Qt.Orientation.Vertical)
+    window.resizeDocks([dock], [580], Qt.Orientation.Vertical)
     t_end = time.time() + 30
     while panel.dataset() is None and time.time() < t_end:
         app.processEvents()

@@ -456,7 +456,8 @@ class TrainingPanel(QWidget):
         self.settings_area.setWidgetResizable(True)
         self.settings_area.setWidget(left)
         self.settings_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.settings_area.setMinimumWidth(340)
+        left.setMinimumWidth(330)
+        self.settings_area.setMinimumWidth(330 + self.settings_area.verticalScrollBar().sizeHint().width() + 4)
 
         # ---- right: curves, results, try it
         self.plots = TrainingPlots()
@@ -1014,7 +1015,8 @@ class TrainingPanel(QWidget):
             secs = final.train_seconds / max(1, len(final.history.get("epoch_seconds", [])) or 1)
             self.progress.setValue(1000)
             self.progress.setFormat(f"finished: test accuracy {100 * final.test_accuracy:.2f} %")
-            self.progress_text.setText(f"Finished {t.epoch if t else '?'} epochs: test accuracy "
+            n = t.epoch if t else 0
+            self.progress_text.setText(f"Finished {n} epoch{'s' if n != 1 else ''}: test accuracy "
                                        f"{100 * final.test_accuracy:.2f} %, test loss {final.test_loss:.4f}, "
                                        f"{secs:.1f} s per epoch, {final.samples_per_second:,.0f} samples/s")
         elif isinstance(final, StoppedEvent):

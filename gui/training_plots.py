@@ -83,6 +83,19 @@ class _Plot(QWidget):
     def item(self) -> pg.PlotItem:
         return self.widget.getPlotItem()
 
+    def set_placeholder(self, text: str, empty_y: tuple[float, float]) -> None:
+        """A hint in the middle of the empty plot (hidden once it has points), whose y axis then spans
+        ``empty_y``."""
+        self.empty_y = empty_y
+        self._hint = pg.TextItem(text, color=(130, 130, 130), anchor=(0.5, 0.5))
+        self.item.getViewBox().addItem(self._hint, ignoreBounds=True)
+        self._hint.setPos(0.5, sum(empty_y) / 2)
+
+    def hide_placeholder(self, hidden: bool) -> None:
+        hint = getattr(self, "_hint", None)
+        if hint is not None:
+            hint.setVisible(not hidden)
+
     def add_series(self, name: str, color: tuple[int, ...], width: float = 1.5, symbol: str | None = None,
                    fmt: str = "{:.4g}", style: Qt.PenStyle = Qt.PenStyle.SolidLine,
                    antialias: bool = True) -> pg.PlotDataItem:
@@ -149,7 +162,9 @@ class TrainingPlots(QWidget):
         self.lr_curve = self.lr_plot.add_series("lr", _COLORS["lr"], 2.0, fmt="{:.3g}")
         for p in (self.acc_plot, self.epoch_loss_plot):
             p.item.getAxis("bottom").setTickSpacing(major=1, minor=1)
-        self.acc_plot.item.setYRange(0, 100, padding=0.02)
+            p.item.setXRange(0, 1, padding=0)
+            p.set_placeholder("measured on the test set\nat the end of each epoch",
+                              (0.0, 100.0) if p is self.acc_plot else (0.0, 1.0))
 
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
@@ -178,6 +193,9 @@ class TrainingPlots(QWidget):
         self._timer.setInterval(int(1000 / REDRAW_HZ))
         self._timer.timeout.connect(self._on_timer)
         self._timer.start()
+        self._dirty_epochs = True
+        self.flush()
+        self.redraw_count = 0
 
     # ---------------------------------------------------------------- data in
     def clear(self) -> None:
@@ -263,23 +281,33 @@ class TrainingPlots(QWidget):
             self.test_acc.setData(x, np.asarray(ev["test_acc"]))
             self.train_loss.setData(x, np.asarray(ev["train_loss"]))
             self.test_loss.setData(x, np.asarray(ev["test_loss"]))
+            for p in (self.acc_plot, self.epoch_loss_plot):
+                p.hide_placeholder(bool(self.epochs))
             lo = min(ev["train_acc"] + ev["test_acc"], default=0.0)
             # zoom in on the interesting band once accuracies are high, but never hide 100 %
             self.acc_plot.item.setYRange(max(0.0, min(lo, 90.0) - 5.0) if self.epochs else 0.0, 100, padding=0.02)
             if self.epochs:
                 self.acc_plot.item.setXRange(0.5, max(self.epochs) + 0.5, padding=0)
                 self.epoch_loss_plot.item.setXRange(0.5, max(self.epochs) + 0.5, padding=0)
+                finite = [v for v in ev["train_loss"] + ev["test_loss"] if math.isfinite(v)]
+                self.epoch_loss_plot.item.setYRange(0, max(finite, default=1.0) * 1.15 or 1.0, padding=0)
+            else:
+                for p in (self.acc_plot, self.epoch_loss_plot):
+                    p.item.setXRange(0, 1, padding=0)
+                    p.item.setYRange(*p.empty_y, padding=0)
             self._dirty_epochs = False
         self.redraw_count += 1
         self.redrawn.emit()
 
     def _update_step_ranges(self) -> None:
         """Set the step plots' ranges only when they must change (each change re-lays out the axes)."""
+        if not self.steps:
+            return
         total = float(max(1, self.total_steps))
         top_loss, top_lr = self._ranges[1], self._ranges[2]
-        if self._loss_max > top_loss or top_loss < 0:
+        if self._loss_max > top_loss or top_loss <= 0:
             top_loss = self._loss_max * 1.08 or 1.0
-        if self._lr_max > top_lr or top_lr < 0:
+        if self._lr_max > top_lr or top_lr <= 0:
             top_lr = self._lr_max * 1.1 or 1.0  # from 0: a constant rate is a flat line at its value
         if (total, top_loss, top_lr) != self._ranges:
             self._ranges = (total, top_loss, top_lr)
