@@ -132,17 +132,20 @@ class EntryCard(QFrame):
         self._style()
 
     def _style(self) -> None:
-        t = theme.current()
+        # One stylesheet on the panel (see card_stylesheet) keyed by this property: a stylesheet per
+        # card made a 500-layer network take seconds to show.
         if self.highlighted:
-            css = f"background:{t.alt_base}; border:2px solid {t.accent}; border-radius:5px;"
+            state = "selected"
         elif self.entry is not None and self.entry.error:
-            css = f"background:{t.error_bg}; border:1px solid {t.error}; border-radius:5px;"
+            state = "error"
         elif self.entry is not None and self.entry.notes:
-            css = f"background:{t.base}; border:1px solid {t.warning}; border-radius:5px;"
+            state = "note"
         else:
-            css = f"background:{t.base}; border:1px solid {t.node_border}; border-radius:5px;"
-        # The selector keeps the frame's border off the labels inside it.
-        self.setStyleSheet(f"QFrame#explainCard {{ {css} }} QLabel {{ background: transparent; border: none; }}")
+            state = "plain"
+        if self.property("state") != state:
+            self.setProperty("state", state)
+            self.style().unpolish(self)
+            self.style().polish(self)
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
@@ -158,6 +161,17 @@ class EntryCard(QFrame):
             self.clicked.emit(self.node_id, False)
             return
         super().keyPressEvent(event)
+
+
+def card_stylesheet(t: theme.Theme) -> str:
+    """The cards' look for each ``state`` property (the selector keeps the frame's border off the labels)."""
+    return f"""
+QFrame#explainCard {{ background:{t.base}; border:1px solid {t.node_border}; border-radius:5px; }}
+QFrame#explainCard[state="selected"] {{ background:{t.alt_base}; border:2px solid {t.accent}; }}
+QFrame#explainCard[state="error"] {{ background:{t.error_bg}; border:1px solid {t.error}; }}
+QFrame#explainCard[state="note"] {{ border:1px solid {t.warning}; }}
+QFrame#explainCard QLabel {{ background: transparent; border: none; }}
+"""
 
 
 class ExplainPanel(QWidget):
@@ -204,6 +218,7 @@ class ExplainPanel(QWidget):
         self.cards_layout.setContentsMargins(0, 0, 4, 0)
         self.cards_layout.setSpacing(6)
         self.cards_layout.addStretch(1)
+        self.container.setStyleSheet(card_stylesheet(theme.current()))
         self.scroll.setWidget(self.container)
         lay.addWidget(self.scroll, 1)
 
@@ -268,6 +283,13 @@ class ExplainPanel(QWidget):
             self.refresh()
 
     def _sync_cards(self, entries: list[ExplainEntry]) -> None:
+        self.container.setUpdatesEnabled(False)
+        try:
+            self._sync_cards_now(entries)
+        finally:
+            self.container.setUpdatesEnabled(True)
+
+    def _sync_cards_now(self, entries: list[ExplainEntry]) -> None:
         wanted = [e.node for e in entries]
         for nid in [n for n in self.cards if n not in set(wanted)]:
             card = self.cards.pop(nid)
@@ -296,6 +318,7 @@ class ExplainPanel(QWidget):
             self.refresh()
 
     def _on_theme(self, _t: object) -> None:
+        self.container.setStyleSheet(card_stylesheet(theme.current()))
         for c in self.cards.values():
             c.entry = None  # force a re-render with the new colours
         self._stale = True
