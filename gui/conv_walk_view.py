@@ -17,6 +17,7 @@ and, given a (trained) model, its real weights on a real input. All numbers come
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -903,6 +904,10 @@ def open_conv_walk(window: Any, node_id: str) -> ConvWalkView | None:
     "Open convolution walk-through"). Uses the last trained model and a test image when
     :func:`install` has seen a training run finish; reports problems in the status bar."""
     model, image = getattr(window, "teaching_model", None), getattr(window, "teaching_image", None)
+    if model is not None:
+        # A copy: reading it switches it to eval mode for a moment, which must not touch a model that
+        # a training run may be using.
+        model = copy.deepcopy(model)
     try:
         view = ConvWalkView.from_layer(window.document, node_id, model, image)
     except ConvWalkError as e:

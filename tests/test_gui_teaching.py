@@ -463,3 +463,61 @@ def test_install_in_main_window_and_open_conv_walk_from_a_node(qtbot, tmp_path, 
         win.hide()
         win.deleteLater()
         QApplication.processEvents()
+
+
+def test_views_follow_a_finished_training_run(qtbot, make_doc):
+    from PySide6.QtCore import QObject, Signal
+
+    from core.data import load_dataset
+    from core.train_events import FinishedEvent
+    from gui import conv_walk_view, stepthrough_view
+
+    class FakeTrainer:
+        def __init__(self, model, dataset):
+            self.model, self.dataset, self.input_shape = model, dataset, (1, 28, 28)
+            self.config = type("Cfg", (), {"fit_input": "none"})()
+
+    class FakePanel(QObject):
+        event_received = Signal(object)
+
+    from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu
+
+    class FakeWindow(QMainWindow):  # the part of helper B's MainWindow API the install functions use
+        def __init__(self, document):
+            super().__init__()
+            self.document = document
+            self.messages = []
+            self.menus = {name: QMenu(name, self) for name in ("View", "Tools", "Help")}
+
+        def status(self, text, error=False):
+            self.messages.append(text)
+
+        def menu(self, name):
+            return self.menus[name]
+
+        def add_panel(self, widget, title, area, object_name=None):
+            dock = QDockWidget(title, self)
+            dock.setObjectName(object_name or title)
+            dock.setWidget(widget)
+            self.addDockWidget(area, dock)
+            return dock
+
+    doc = make_doc("lenet5-mnist")
+    torch.manual_seed(1)
+    model, _ = build_model(doc.graph)
+    ds = load_dataset("sample")
+    panel, win = FakePanel(), FakeWindow(doc)
+    qtbot.addWidget(win)
+    panel.trainer = FakeTrainer(model, ds)
+    conv_walk_view.install(win, panel)
+    steps = stepthrough_view.install(win, panel)
+    assert steps.input_box.findData("trained") < 0
+    panel.event_received.emit(FinishedEvent({}, 0.9, 0.3, 1.0, 100.0))
+    assert win.teaching_model is model and win.teaching_image.shape == (1, 1, 28, 28)
+    assert steps.input_box.currentData() == "trained"
+
+    view = conv_walk_view.open_conv_walk(win, "conv1")  # what the canvas context menu calls
+    assert view.values.currentData() == "real"
+    assert torch.equal(view.walk.weight, model.conv1.weight.detach().double())
+    assert torch.equal(view.walk.input[0], win.teaching_image[0, 0].double())
+    view.close()
