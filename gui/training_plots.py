@@ -153,10 +153,12 @@ class TrainingPlots(QWidget):
         self.loss_raw = self.loss_plot.add_series("loss", _COLORS["raw"], 1.0, fmt="{:.4f}", antialias=False)
         self.loss_smooth = self.loss_plot.add_series("smoothed", _COLORS["smooth"], 2.0, fmt="{:.4f}")
         self.acc_plot = _Plot("Accuracy per epoch", "epoch", None, "accuracy", "%")
-        self.train_acc = self.acc_plot.add_series("train", _COLORS["train"], 2.0, "o", "{:.2f} %")
+        # the train figures are averages over the epoch's steps (the weights kept changing), which is
+        # why they can sit below the test figures after the first epoch
+        self.train_acc = self.acc_plot.add_series("train (epoch avg)", _COLORS["train"], 2.0, "o", "{:.2f} %")
         self.test_acc = self.acc_plot.add_series("test", _COLORS["test"], 2.0, "s", "{:.2f} %")
         self.epoch_loss_plot = _Plot("Loss per epoch", "epoch", None, "loss", None)
-        self.train_loss = self.epoch_loss_plot.add_series("train", _COLORS["train"], 2.0, "o", "{:.4f}")
+        self.train_loss = self.epoch_loss_plot.add_series("train (epoch avg)", _COLORS["train"], 2.0, "o", "{:.4f}")
         self.test_loss = self.epoch_loss_plot.add_series("test", _COLORS["test"], 2.0, "s", "{:.4f}")
         self.lr_plot = _Plot("Learning rate", "step", None, "learning rate", None, grid=False)
         self.lr_curve = self.lr_plot.add_series("lr", _COLORS["lr"], 2.0, fmt="{:.3g}")

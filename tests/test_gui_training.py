@@ -394,3 +394,24 @@ def test_plots_redraw_on_a_timer_not_per_event(qtbot):
     assert plots.smoothed == pytest.approx(ema(plots.losses))
     text = plots.loss_plot.readout_at(10.2)
     assert text.startswith("step 10:") and "loss 0.2000" in text and "smoothed" in text
+
+
+def test_opening_another_project_mid_run_asks_stops_and_resets(qtbot, panels, monkeypatch):
+    from gui.main_window import MainWindow
+
+    panel = panels(epochs=50)
+    window = MainWindow(panel.document, autosave_ms=10**9)
+    try:
+        panel.install(window)
+        panel.start()
+        wait_steps(qtbot, panel, 5)
+        monkeypatch.setattr(panel, "ask", lambda t, text, b: "Cancel")
+        assert window.new() is False and panel.is_running()  # cancelled: the run goes on
+        monkeypatch.setattr(panel, "ask", lambda t, text, b: "Stop without saving")
+        assert window.new() is not False
+        qtbot.waitUntil(lambda: panel.trainer is None)
+        assert not panel.is_running() and not panel.document.locked
+        assert panel.plots.point_counts()["loss"] == 0
+    finally:
+        panel.shutdown()
+        window.shutdown()
