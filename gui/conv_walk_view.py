@@ -390,14 +390,14 @@ class WalkCanvas(QWidget):
     def _equation(self, p: QPainter, s: ConvStep, g: _Geom, text: QColor, sub: QColor, accent: QColor) -> None:
         sums = [float(v) for v in s.slice_sums]
         lines = []
-        d = 4  # more digits than the cells, so the sum checks out by hand
+        dg = 4  # more digits than the cells, so the sum checks out by hand
         if len(sums) <= 4:
-            lines.append(" + ".join(_par(v, d) for v in sums))
+            lines.append(" + ".join(_par(v, dg) for v in sums))
         else:
-            lines.append(" + ".join(_par(v, d) for v in sums[:2]) + " + …")
-            lines.append(f"({len(sums)} slice sums) = {fmt(s.total, d)}")
-        lines.append(f"+ bias {_par(s.bias, d)}" if self.walk is not None and self.walk.has_bias else "(no bias)")
-        lines.append(f"= {fmt(s.value, d)}")
+            lines.append(" + ".join(_par(v, dg) for v in sums[:2]) + " + …")
+            lines.append(f"({len(sums)} slice sums) = {fmt(s.total, dg)}")
+        lines.append(f"+ bias {_par(s.bias, dg)}" if self.walk is not None and self.walk.has_bias else "(no bias)")
+        lines.append(f"= {fmt(s.value, dg)}")
         y0 = g.row_y[0] + self.LABEL
         p.setFont(self._font(12, True))
         p.setPen(text)
@@ -459,7 +459,7 @@ class ConvWalkView(QWidget):
         super().__init__(parent)
         self.setWindowTitle("Convolution walk-through")
         self.walk: ConvWalk | None = None
-        self.cursor = -1  # index of the step shown; -1 before the first
+        self.index = -1  # index of the step shown; -1 before the first
         self.out: torch.Tensor | None = None
         self.seed = 0
         self._real: ConvWalk | None = None  # the layer's real weights on a real input, when given
@@ -545,10 +545,10 @@ class ConvWalkView(QWidget):
 
         self.canvas = WalkCanvas()
         self.canvas.cell_clicked.connect(self.go_to)
-        self.scroll = QScrollArea()
-        self.scroll.setWidget(self.canvas)
-        self.scroll.setWidgetResizable(False)
-        self.scroll.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setWidget(self.canvas)
+        self.scroll_area.setWidgetResizable(False)
+        self.scroll_area.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.arith = QLabel()
         self.arith.setWordWrap(True)
         self.arith.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -558,7 +558,7 @@ class ConvWalkView(QWidget):
         arith_scroll.setWidget(self.arith)
         arith_scroll.setFrameShape(QFrame.Shape.NoFrame)
         split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(self.scroll)
+        split.addWidget(self.scroll_area)
         split.addWidget(arith_scroll)
         split.setStretchFactor(0, 5)
         split.setStretchFactor(1, 1)
@@ -645,7 +645,7 @@ class ConvWalkView(QWidget):
         """Show ``walk`` from its beginning."""
         self.pause()
         self.walk = walk
-        self.cursor = -1
+        self.index = -1
         self.out = torch.full(walk.out_shape, float("nan"), dtype=torch.float64)
         self.error.hide()
         self.canvas.set_walk(walk)
@@ -656,11 +656,11 @@ class ConvWalkView(QWidget):
     # --- playback -------------------------------------------------------------------------------
     def step(self) -> bool:
         """One window position on; False at the end."""
-        if self.walk is None or self.cursor + 1 >= len(self.walk):
+        if self.walk is None or self.index + 1 >= len(self.walk):
             self.pause()
             return False
-        self.cursor += 1
-        s = self.walk.step_at(self.cursor)
+        self.index += 1
+        s = self.walk.step_at(self.index)
         assert self.out is not None
         self.out[s.m, s.i, s.j] = s.value
         self._show(s)
@@ -669,12 +669,12 @@ class ConvWalkView(QWidget):
     def back(self) -> None:
         """One window position back (its output cell empties again)."""
         self.pause()
-        if self.walk is None or self.cursor < 0:
+        if self.walk is None or self.index < 0:
             return
-        m, i, j = self.walk.position(self.cursor)
+        m, i, j = self.walk.position(self.index)
         assert self.out is not None
         self.out[m, i, j] = float("nan")
-        self.cursor -= 1
+        self.index -= 1
         self._show()
 
     def restart(self) -> None:
@@ -693,19 +693,19 @@ class ConvWalkView(QWidget):
         if self.walk is None or not 0 <= index < len(self.walk):
             return
         assert self.out is not None
-        for k in range(self.cursor + 1, index + 1):
+        for k in range(self.index + 1, index + 1):
             s = self.walk.step_at(k)
             self.out[s.m, s.i, s.j] = s.value
-        for k in range(index + 1, self.cursor + 1):
+        for k in range(index + 1, self.index + 1):
             m, i, j = self.walk.position(k)
             self.out[m, i, j] = float("nan")
-        self.cursor = index
+        self.index = index
         self._show()
 
     def play(self) -> None:
         if self.walk is None:
             return
-        if self.cursor + 1 >= len(self.walk):
+        if self.index + 1 >= len(self.walk):
             self.restart()
         self.timer.start()
         self._update_buttons()
@@ -786,7 +786,7 @@ class ConvWalkView(QWidget):
             self.pause()
             self.walk = None
             self.out = None
-            self.cursor = -1
+            self.index = -1
             self.error.setText(f"⚠ {e}")
             self.error.show()
             self.canvas.set_walk(None, str(e))
@@ -816,7 +816,7 @@ class ConvWalkView(QWidget):
 
     # --- display --------------------------------------------------------------------------------
     def current_step(self) -> ConvStep | None:
-        return self.walk.step_at(self.cursor) if self.walk is not None and self.cursor >= 0 else None
+        return self.walk.step_at(self.index) if self.walk is not None and self.index >= 0 else None
 
     def _show(self, s: ConvStep | None = None) -> None:
         w = self.walk
@@ -826,7 +826,7 @@ class ConvWalkView(QWidget):
             self._update_buttons()
             return
         s = s if s is not None else self.current_step()
-        prev = w.step_at(self.cursor - 1) if self.cursor >= 1 else None
+        prev = w.step_at(self.index - 1) if self.index >= 1 else None
         self.canvas.set_state(s, prev, self.out)
         n = len(w)
         if s is None:
@@ -843,8 +843,8 @@ class ConvWalkView(QWidget):
             if self.isVisible():
                 r = self.canvas.output_cell_rect(s.m, s.i, s.j)
                 # Follow the output cell up and down only: sideways would hide the input's window.
-                bar = self.scroll.verticalScrollBar()
-                top, height = bar.value(), self.scroll.viewport().height()
+                bar = self.scroll_area.verticalScrollBar()
+                top, height = bar.value(), self.scroll_area.viewport().height()
                 if r.top() < top + 40 or r.bottom() > top + height - 40:
                     bar.setValue(int(r.center().y() - height / 2))
         self._update_buttons()
@@ -852,11 +852,11 @@ class ConvWalkView(QWidget):
     def _update_buttons(self) -> None:
         w = self.walk
         has = w is not None
-        at_end = has and self.cursor + 1 >= len(w)  # type: ignore[arg-type]
+        at_end = has and self.index + 1 >= len(w)  # type: ignore[arg-type]
         self.step_button.setEnabled(has and not at_end)
         self.finish_button.setEnabled(has and not at_end)
-        self.back_button.setEnabled(has and self.cursor >= 0)
-        self.restart_button.setEnabled(has and self.cursor >= 0)
+        self.back_button.setEnabled(has and self.index >= 0)
+        self.restart_button.setEnabled(has and self.index >= 0)
         self.play_button.setEnabled(has and not self.timer.isActive())
         self.pause_button.setEnabled(self.timer.isActive())
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication, QKeyEvent, QMouseEvent
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication, QKeyEvent, QMouseEvent, QShowEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QFrame,
@@ -209,18 +209,18 @@ class ExplainPanel(QWidget):
         self.errors.setWordWrap(True)
         lay.addWidget(self.errors)
 
-        self.scroll = QScrollArea(self)
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll_area = QScrollArea(self)
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.container = QWidget()
         self.cards_layout = QVBoxLayout(self.container)
         self.cards_layout.setContentsMargins(0, 0, 4, 0)
         self.cards_layout.setSpacing(6)
         self.cards_layout.addStretch(1)
         self.container.setStyleSheet(card_stylesheet(theme.current()))
-        self.scroll.setWidget(self.container)
-        lay.addWidget(self.scroll, 1)
+        self.scroll_area.setWidget(self.container)
+        lay.addWidget(self.scroll_area, 1)
 
         document.inferred.connect(self._on_inferred)
         document.reset.connect(self._on_inferred)
@@ -291,10 +291,11 @@ class ExplainPanel(QWidget):
 
     def _sync_cards_now(self, entries: list[ExplainEntry]) -> None:
         wanted = [e.node for e in entries]
-        for nid in [n for n in self.cards if n not in set(wanted)]:
-            card = self.cards.pop(nid)
-            self.cards_layout.removeWidget(card)
-            card.deleteLater()
+        keep = set(wanted)
+        for nid in [n for n in self.cards if n not in keep]:
+            gone = self.cards.pop(nid)
+            self.cards_layout.removeWidget(gone)
+            gone.deleteLater()
         for i, e in enumerate(entries):
             card = self.cards.get(e.node)
             if card is None:
@@ -312,7 +313,7 @@ class ExplainPanel(QWidget):
         else:
             self._stale = True
 
-    def showEvent(self, event: QEvent) -> None:
+    def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         if self._stale:
             self.refresh()
@@ -348,7 +349,7 @@ class ExplainPanel(QWidget):
 
     def _scroll_to(self, card: EntryCard) -> None:
         if card.node_id in self.cards and self.cards[card.node_id] is card:
-            self.scroll.ensureWidgetVisible(card, 0, 12)
+            self.scroll_area.ensureWidgetVisible(card, 0, 12)
 
 
 def install(window: QObject) -> ExplainPanel:
@@ -360,5 +361,9 @@ def install(window: QObject) -> ExplainPanel:
     panel.dock = dock  # type: ignore[attr-defined]
     act = window.menu("Help").addAction("Learn: &explain the network")  # type: ignore[attr-defined]
     act.setToolTip("What each layer does to the shape, with the arithmetic")
-    act.triggered.connect(lambda _=False: (dock.show(), dock.raise_()))
+    def show_dock() -> None:
+        dock.show()
+        dock.raise_()
+
+    act.triggered.connect(show_dock)
     return panel

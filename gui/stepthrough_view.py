@@ -236,7 +236,9 @@ class StepThroughView(QWidget):
 
     @property
     def param_name(self) -> str | None:
-        return self.param_box.currentData()
+        """The watched parameter chosen in the box (None while the box is empty)."""
+        data = self.param_box.currentData()
+        return str(data) if data is not None else None
 
     def set_model(self, model: torch.nn.Module | None, dataset: Any = None) -> None:
         """Offer "Trained weights, test image" as input: a copy of ``model`` (compiled from the current
@@ -544,7 +546,11 @@ def install(window: Any, training_panel: Any = None) -> StepThroughView:
     dock = window.add_panel(view, "Training step", Qt.DockWidgetArea.BottomDockWidgetArea, "StepThroughDock")
     view.dock = dock  # type: ignore[attr-defined]
     act = window.menu("Help").addAction("Learn: one &training step, line by line")
-    act.triggered.connect(lambda _=False: (dock.show(), dock.raise_()))
+    def show_dock() -> None:
+        dock.show()
+        dock.raise_()
+
+    act.triggered.connect(show_dock)
     if getattr(window, "autograd_view", None) is not None:
         connect_autograd_view(view, window.autograd_view)
     if training_panel is not None:

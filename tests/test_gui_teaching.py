@@ -129,11 +129,11 @@ def test_clicking_an_entry_selects_the_node_and_selection_highlights_the_entry(q
 
     doc.select_nodes(["fc3"])  # selected elsewhere (the canvas): the panel follows and scrolls there
     assert panel.highlighted_ids() == ["fc3"]
-    bar = panel.scroll.verticalScrollBar()
+    bar = panel.scroll_area.verticalScrollBar()
     qtbot.waitUntil(lambda: bar.value() > 0)
     card = panel.cards["fc3"]
-    top = card.mapTo(panel.scroll.viewport(), card.rect().topLeft()).y()
-    assert 0 <= top < panel.scroll.viewport().height()
+    top = card.mapTo(panel.scroll_area.viewport(), card.rect().topLeft()).y()
+    assert 0 <= top < panel.scroll_area.viewport().height()
 
     panel._on_pipeline_link("node:pool1")
     assert doc.selected_ids() == ["pool1"]
@@ -163,7 +163,7 @@ def test_conv_walk_classic_example_played_to_the_end_equals_torch(qtbot):
     QTest.mouseClick(view.play_button, Qt.MouseButton.LeftButton)
     assert view.playing
     qtbot.waitUntil(lambda: not view.playing, timeout=20_000)
-    assert view.cursor == 35
+    assert view.index == 35
     assert torch.equal(view.output(), _torch_conv(view.walk, 1, 0))
     assert not view.step_button.isEnabled() and view.play_button.isEnabled()
 
@@ -198,30 +198,30 @@ def test_conv_walk_step_play_pause_back_and_click_controls(qtbot):
     qtbot.addWidget(view)
     view.resize(1300, 800)
     view.show()
-    assert view.cursor == -1 and not view.pause_button.isEnabled()
+    assert view.index == -1 and not view.pause_button.isEnabled()
     for _ in range(3):
         QTest.mouseClick(view.step_button, Qt.MouseButton.LeftButton)
-    assert view.cursor == 2
+    assert view.index == 2
     assert int((~torch.isnan(view.output())).sum()) == 3
     assert "Step 3 of 36" in view.position.text()
     QTest.mouseClick(view.back_button, Qt.MouseButton.LeftButton)
-    assert view.cursor == 1 and torch.isnan(view.output()[0, 0, 2])
+    assert view.index == 1 and torch.isnan(view.output()[0, 0, 2])
 
     view.speed.setValue(view.SPEEDS.index(30))
     QTest.mouseClick(view.play_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: view.cursor >= 4, timeout=10_000)
+    qtbot.waitUntil(lambda: view.index >= 4, timeout=10_000)
     QTest.mouseClick(view.pause_button, Qt.MouseButton.LeftButton)
     assert not view.playing
-    stopped = view.cursor
+    stopped = view.index
     qtbot.wait(200)
-    assert view.cursor == stopped
+    assert view.index == stopped
 
     # clicking output cell (filter 3, row 2, column 1) shows its computation
     r = view.canvas.output_cell_rect(2, 1, 0)
     QTest.mouseClick(view.canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, r.center().toPoint())
-    assert view.cursor == 2 * 9 + 1 * 3 + 0
+    assert view.index == 2 * 9 + 1 * 3 + 0
     QTest.mouseClick(view.restart_button, Qt.MouseButton.LeftButton)
-    assert view.cursor == -1 and torch.isnan(view.output()).all()
+    assert view.index == -1 and torch.isnan(view.output()).all()
 
 
 def test_conv_walk_bad_sizes_say_why(qtbot):
