@@ -2,14 +2,12 @@
 hand-written in-memory loop, plus the cost of gradient statistics and the effect of channels_last.
 
 All loops train the LeNet-5 preset (same initial weights) on MNIST with batch 64 and SGD lr 0.01,
-momentum 0.9, and time training steps only (no evaluation). Variants run in interleaved rounds and
-each reports its best round, because other processes on a shared machine make single timings noisy;
-the ratios within one run are what counts.
+momentum 0.9. Each loop is kept alive as a generator; the loops take turns running timed bursts of
+``--burst`` steps, ``--rounds`` times, and each burst is extrapolated to a full epoch (938 steps).
+The best burst of each loop is its speed with the least interference from other processes on a
+shared machine; medians are printed too. The ratios within one run are what counts.
 
-    python bench/train_speed.py [--data-dir DIR] [--limit-steps 300] [--rounds 3] [--threads 2]
-
-``--limit-steps`` times that many steps per round and extrapolates to a full epoch (938 steps);
-``--limit-steps 0`` runs whole epochs.
+    python bench/train_speed.py [--data-dir DIR] [--burst 50] [--rounds 12] [--threads 2]
 """
 
 from __future__ import annotations
@@ -17,10 +15,11 @@ from __future__ import annotations
 import argparse
 import gzip
 import math
+import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -32,10 +31,11 @@ sys.path.insert(0, str(ROOT))
 from core.compiler import build_model  # noqa: E402
 from core.data import IDX_FILES, Dataset, load_dataset  # noqa: E402
 from core.project import load_preset  # noqa: E402
-from core.train_events import EpochEvent, StepEvent  # noqa: E402
+from core.train_events import StepEvent  # noqa: E402
 from core.trainer import TrainConfig, Trainer  # noqa: E402
 
 BATCH, LR, MOMENTUM = 64, 0.01, 0.9
+ENGINE = "engine (stats on, channels_last)"
 
 
 def lenet() -> torch.nn.Module:
@@ -43,39 +43,35 @@ def lenet() -> torch.nn.Module:
     return build_model(load_preset("lenet5-mnist").graph)[0]
 
 
-def engine_loop(ds: Dataset, steps: int, **options: object) -> float:
-    """Seconds for ``steps`` training steps through :class:`Trainer` (evaluation excluded)."""
-    config = TrainConfig(dataset="mnist", epochs=1, batch_size=BATCH, lr=LR, momentum=MOMENTUM, schedule="none",
-                         device="cpu", limit_steps=steps, **options)  # type: ignore[arg-type]
+def engine_steps(ds: Dataset, **options: object) -> Iterator[None]:
+    """Training steps through :class:`Trainer` (one ``yield`` per optimisation step)."""
+    config = TrainConfig(dataset="mnist", epochs=1000, batch_size=BATCH, lr=LR, momentum=MOMENTUM, schedule="none",
+                         device="cpu", **options)  # type: ignore[arg-type]
     trainer = Trainer(load_preset("lenet5-mnist").graph, config, ds)
-    start = time.perf_counter()
-    end = start
     for ev in trainer:
-        if isinstance(ev, StepEvent) and ev.step == ev.steps_per_epoch:
-            end = time.perf_counter()
-        if isinstance(ev, EpochEvent):
-            break
-    return end - start
+        if isinstance(ev, StepEvent):
+            yield
 
 
-def handwritten_loop(x: torch.Tensor, y: torch.Tensor, steps: int) -> float:
-    """The loop an expert writes by hand: the whole set normalised once in memory (float32, not timed, like
-    the engine's loading), randperm batches."""
+def handwritten_steps(x: torch.Tensor, y: torch.Tensor) -> Iterator[None]:
+    """The loop an expert writes by hand: the whole set normalised once in memory (float32, made before
+    timing starts, like the engine's loading), randperm batches."""
     model = lenet()
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
-    start = time.perf_counter()
-    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
-    for s in range(steps):
-        idx = perm[s * BATCH:(s + 1) * BATCH]
-        loss = F.cross_entropy(model(x[idx]), y[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return time.perf_counter() - start
+    gen = torch.Generator().manual_seed(0)
+    while True:
+        perm = torch.randperm(len(y), generator=gen)
+        for s in range(0, len(y), BATCH):
+            idx = perm[s:s + BATCH]
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            yield
 
 
-def textbook_loop(root: Path, steps: int) -> float:
-    """The tutorial loop: torchvision MNIST + ToTensor + Normalize through a DataLoader."""
+def textbook_steps(root: Path) -> Iterator[None]:
+    """The tutorial loop: torchvision MNIST + ToTensor + Normalize through a DataLoader (no workers)."""
     import torchvision
     from torchvision import transforms
 
@@ -84,15 +80,13 @@ def textbook_loop(root: Path, steps: int) -> float:
     loader = torch.utils.data.DataLoader(train, batch_size=BATCH, shuffle=True)
     model = lenet()
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
-    start = time.perf_counter()
-    for s, (xb, yb) in enumerate(loader):
-        if s == steps:
-            break
-        loss = F.cross_entropy(model(xb), yb)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return time.perf_counter() - start
+    while True:
+        for xb, yb in loader:
+            loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            yield
 
 
 def torchvision_root(data_dir: Path, tmp: Path) -> Path:
@@ -107,45 +101,107 @@ def torchvision_root(data_dir: Path, tmp: Path) -> Path:
     return tmp
 
 
+def stats_cost(ds: Dataset, reps: int = 300) -> dict[str, float]:
+    """The gradient-statistics work measured in isolation (µs per step), which is steadier than the
+    difference between two noisy loops: the per-step fused norms + readback, the every-20-steps weight
+    norms and update ratios, the every-100-steps histogram; and a whole plain step for scale."""
+    trainer = Trainer(load_preset("lenet5-mnist").graph,
+                      TrainConfig(dataset="mnist", epochs=1, device="cpu", lr=LR, schedule="none"), ds)
+    params = [p for _, p in trainer.model.named_parameters()]
+    names = [n for n, _ in trainer.model.named_parameters()]
+    xb = trainer._batch(ds.train_x[:BATCH])
+    yb = ds.train_y[:BATCH]
+
+    def step() -> torch.Tensor:
+        loss = F.cross_entropy(trainer.model(xb), yb)
+        trainer.optimizer.zero_grad()
+        loss.backward()
+        trainer.optimizer.step()
+        return loss
+
+    def per_call(fn: Callable[[], object], n: int) -> float:
+        best = math.inf
+        for _ in range(5):
+            start = time.perf_counter()
+            for _ in range(n):
+                fn()
+            best = min(best, (time.perf_counter() - start) / n)
+        return best * 1e6
+
+    loss = step()
+    plain = per_call(lambda: Trainer._readback(loss, params, False), reps)
+    norms = per_call(lambda: Trainer._readback(loss, params, True), reps)
+    gnorms = Trainer._readback(loss, params, True)[1]
+    assert gnorms is not None
+
+    def every20() -> None:
+        before = [p.detach().clone() for p in params]
+        trainer._grad_stats(1, names, names, params, gnorms, before)
+
+    extra20 = per_call(every20, max(1, reps // 10))
+    grad = params[0].grad
+    assert grad is not None
+    hist = per_call(lambda: trainer._histogram(1, grad), max(1, reps // 10))
+    step_us = per_call(step, 20)
+    total = norms - plain + extra20 / 20 + hist / 100
+    return {"step_us": step_us, "per_step_us": norms - plain, "every20_us": extra20, "histogram_us": hist,
+            "total_us": total, "percent": 100 * total / step_us}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "datasets" / "mnist"))
-    parser.add_argument("--limit-steps", type=int, default=300, help="steps per round (0 = a whole epoch)")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--burst", type=int, default=50, help="steps per timed burst")
+    parser.add_argument("--rounds", type=int, default=12, help="bursts per variant, interleaved")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     ds = load_dataset("mnist", args.data_dir)
     full = math.ceil(len(ds.train_y) / BATCH)
-    steps = min(args.limit_steps or full, full)
     x_float = (ds.train_x.float() / 255 - ds.mean[0]) / ds.std[0]
     with tempfile.TemporaryDirectory(prefix="nb-bench-") as tmp:
         root = torchvision_root(Path(args.data_dir), Path(tmp))
-        variants: dict[str, Callable[[], float]] = {
-            "engine (stats on, channels_last)": lambda: engine_loop(ds, steps),
-            "engine, grad stats off": lambda: engine_loop(ds, steps, stats_every=0, histogram_every=0),
-            "engine, channels_last off": lambda: engine_loop(ds, steps, channels_last=False),
-            "hand-written in-memory": lambda: handwritten_loop(x_float, ds.train_y, steps),
-            "textbook DataLoader": lambda: textbook_loop(root, steps),
+        variants: dict[str, Iterator[None]] = {
+            ENGINE: engine_steps(ds),
+            "engine, grad stats off": engine_steps(ds, stats_every=0, histogram_every=0),
+            "engine, channels_last off": engine_steps(ds, channels_last=False),
+            "hand-written in-memory": handwritten_steps(x_float, ds.train_y),
+            "textbook DataLoader": textbook_steps(root),
         }
-        best = {name: math.inf for name in variants}
+        for it in variants.values():  # warm-up: first steps allocate and pick kernels
+            for _ in range(5):
+                next(it)
+        times: dict[str, list[float]] = {name: [] for name in variants}
         for r in range(args.rounds):
-            for name, fn in variants.items():
-                seconds = fn()
-                best[name] = min(best[name], seconds)
-                print(f"round {r + 1}: {name:34s} {seconds * full / steps:6.2f} s/epoch", file=sys.stderr, flush=True)
-    per_epoch = {name: s * full / steps for name, s in best.items()}
-    eng = per_epoch["engine (stats on, channels_last)"]
-    print(f"\nLeNet-5, MNIST, batch {BATCH}, SGD {LR} momentum {MOMENTUM}, {torch.get_num_threads()} threads, "
-          f"{steps} of {full} steps per round, best of {args.rounds} rounds, extrapolated to one epoch")
-    print(f"{'loop':36s} {'s/epoch':>8s} {'vs engine':>10s}")
-    for name, sec in per_epoch.items():
-        print(f"{name:36s} {sec:8.2f} {sec / eng:9.2f}×")
-    print(f"\nengine speed-up over textbook: {per_epoch['textbook DataLoader'] / eng:.2f}×")
-    print(f"engine vs hand-written: {per_epoch['hand-written in-memory'] / eng:.2f}× (>1 means the engine is faster)")
-    print(f"grad-stats overhead: {100 * (eng / per_epoch['engine, grad stats off'] - 1):+.1f}%")
-    print(f"channels_last gain: {100 * (per_epoch['engine, channels_last off'] / eng - 1):+.1f}% "
-          f"(>0 means channels_last is faster)")
+            for name, it in variants.items():
+                start = time.perf_counter()
+                for _ in range(args.burst):
+                    next(it)
+                times[name].append(time.perf_counter() - start)
+            print(f"round {r + 1}/{args.rounds}: " + ", ".join(
+                f"{n.split(',')[0] if n == ENGINE else n}: {t[-1] * full / args.burst:.1f}" for n, t in times.items()),
+                file=sys.stderr, flush=True)
+    cost = stats_cost(ds)
+    best = {name: min(t) * full / args.burst for name, t in times.items()}
+    med = {name: statistics.median(t) * full / args.burst for name, t in times.items()}
+    eng = best[ENGINE]
+    print(f"\nLeNet-5, MNIST, batch {BATCH}, SGD {LR} momentum {MOMENTUM}, {torch.get_num_threads()} thread(s); "
+          f"{args.rounds} interleaved bursts of {args.burst} steps per loop, extrapolated to one epoch ({full} steps)")
+    print(f"{'loop':34s} {'best s/epoch':>12s} {'median':>8s} {'best vs engine':>15s}")
+    for name in times:
+        print(f"{name:34s} {best[name]:12.2f} {med[name]:8.2f} {best[name] / eng:14.2f}×")
+    tb = "textbook DataLoader"
+    print(f"\nengine speed-up over textbook: {best[tb] / eng:.2f}× (median {med[tb] / med[ENGINE]:.2f}×)")
+    print(f"hand-written / engine time: {best['hand-written in-memory'] / eng:.2f} (median "
+          f"{med['hand-written in-memory'] / med[ENGINE]:.2f}; ≥1 means the engine is at least as fast)")
+    print(f"grad-stats overhead: {100 * (eng / best['engine, grad stats off'] - 1):+.1f}% (median "
+          f"{100 * (med[ENGINE] / med['engine, grad stats off'] - 1):+.1f}%)")
+    print(f"grad-stats cost measured in isolation: {cost['per_step_us']:.0f} µs per step (fused norms + readback) "
+          f"+ {cost['every20_us']:.0f} µs every 20 steps (weight norms, update ratios) + {cost['histogram_us']:.0f} µs "
+          f"every 100 steps (histogram) = {cost['total_us']:.0f} µs per step on average, {cost['percent']:.1f}% of a "
+          f"{cost['step_us'] / 1000:.1f} ms step")
+    print(f"channels_last gain: {100 * (best['engine, channels_last off'] / eng - 1):+.1f}% (median "
+          f"{100 * (med['engine, channels_last off'] / med[ENGINE] - 1):+.1f}%; >0 means channels_last is faster)")
 
 
 if __name__ == "__main__":

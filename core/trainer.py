@@ -445,14 +445,7 @@ class Trainer:
                 loss.backward()  # type: ignore[no-untyped-call]
                 gstep = self.global_step + 1
                 stats_step = c.stats_every > 0 and gstep % c.stats_every == 0
-                grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-                if c.stats_every > 0:
-                    gnorms = torch.stack(torch._foreach_norm(grads))
-                    check = torch.cat([loss.detach().float().reshape(1), gnorms.sum().reshape(1).float()])
-                else:
-                    gnorms = None
-                    check = loss.detach().float().reshape(1)
-                values = check.tolist()
+                values, gnorms = self._readback(loss, params, c.stats_every > 0)
                 if not all(math.isfinite(v) for v in values):
                     yield self._non_finite(xb, yb, values, ep, s + 1, lr)
                     return
@@ -507,6 +500,18 @@ class Trainer:
         sps = per_epoch * len(h["epoch_seconds"]) / seconds if seconds > 0 else 0.0
         yield FinishedEvent({k: list(v) for k, v in h.items()}, h["test_accuracy"][-1] if h["test_accuracy"] else 0.0,
                             h["test_loss"][-1] if h["test_loss"] else 0.0, seconds, sps)
+
+    @staticmethod
+    def _readback(loss: torch.Tensor, params: Sequence[torch.Tensor],
+                  with_norms: bool) -> tuple[list[float], torch.Tensor | None]:
+        """The per-step sync: the loss and (with_norms) the sum of all gradient norms, read back in one
+        ``tolist()``; the per-tensor norms (one fused ``_foreach_norm``) stay on the device."""
+        if not with_norms:
+            return loss.detach().float().reshape(1).tolist(), None
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        gnorms = torch.stack(torch._foreach_norm(grads))
+        check = torch.cat([loss.detach().float().reshape(1), gnorms.sum().reshape(1).float()])
+        return check.tolist(), gnorms
 
     def _grad_stats(self, gstep: int, names: list[str], layers: list[str], params: Sequence[torch.Tensor],
                     gnorms: torch.Tensor, before: list[torch.Tensor]) -> GradStatsEvent:
