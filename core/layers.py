@@ -338,7 +338,7 @@ register(LayerSpec(
     ),
     shapes.conv2d, _conv_summary, module="Conv2d",
     positional=("in_channels", "out_channels", "kernel_size"), has_parameters=True,
-    param_count=_conv_params, macs=_conv_macs,
+    param_count=_conv_params, macs=_conv_macs, extra={"conv_walk": True},
 ))
 
 register(LayerSpec(
