@@ -836,6 +836,11 @@ class MainWindow(QMainWindow):
         self.history_view.setStack(None)
         self.document.undo_stack.clear()
         self.scene.close()
+        # The views connected to the document die with this window: silence it so a late signal
+        # (e.g. from the undo stack's destructor at exit) cannot reach a deleted widget.
+        self.document.undo_stack.blockSignals(True)
+        self.document.blockSignals(True)
+        self.document.graph.events.changed.disconnect(self.document._pending.start)
 
 
 def _slug(name: str) -> str:
