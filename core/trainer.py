@@ -508,9 +508,11 @@ class Trainer:
         ``tolist()``; the per-tensor norms (one fused ``_foreach_norm``) stay on the device."""
         if not with_norms:
             return loss.detach().float().reshape(1).tolist(), None
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-        gnorms = torch.stack(torch._foreach_norm(grads))
-        check = torch.cat([loss.detach().float().reshape(1), gnorms.sum().reshape(1).float()])
+        grads = [p.grad for p in params]
+        if any(g is None for g in grads):  # a parameter the loss does not reach
+            grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        gnorms = torch.stack(torch._foreach_norm(grads))  # type: ignore[arg-type]
+        check = torch.stack([loss.detach().float(), gnorms.sum().float()])
         return check.tolist(), gnorms
 
     def _grad_stats(self, gstep: int, names: list[str], layers: list[str], params: Sequence[torch.Tensor],
