@@ -60,7 +60,8 @@ def drop_layer(win, type_name: str, scene_pos: QPointF) -> str:
     mime = win.palette.tree.mimeData([win.palette.items[type_name]])
     before = {n.id for n in win.document.graph.nodes}
     pt = view.mapFromScene(scene_pos)
-    enter = QDragEnterEvent(pt, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(pt, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(vp, enter)
     assert enter.isAccepted()
     move = QDragMoveEvent(pt, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)

@@ -1,4 +1,5 @@
 """The node editor, driven like a user: palette drops, port drags, the inspector, undo/redo."""
+# ruff: noqa: F811  (pytest fixtures imported from _helpers_editor are shadowed by parameters)
 
 from __future__ import annotations
 
@@ -236,7 +237,7 @@ def test_palette_double_click_adds_and_connects(win):
     assert doc.result.ok
     ids = [n.id for n in doc.graph.nodes]
     assert ids[0] == first
-    assert [(e.src, e.dst) for e in doc.graph.edges] == list(zip(ids, ids[1:]))
+    assert [(e.src, e.dst) for e in doc.graph.edges] == list(zip(ids, ids[1:], strict=False))
     # placed to the right of the previous one
     xs = [n.position[0] for n in doc.graph.nodes]
     assert xs == sorted(xs) and len(set(xs)) == 4
