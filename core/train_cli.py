@@ -37,7 +37,9 @@ _OPTION_FIELDS = ("dataset", "data_dir", "epochs", "batch_size", "optimizer", "l
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Add the ``train`` options to ``p``."""
     from core.data import DATASETS, FIT_INPUTS
-    from core.trainer import DEVICES, LOSSES, OPTIMIZERS, SCHEDULES
+    from core.trainer import DEVICES, LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
+
+    d = TrainConfig()
 
     p.add_argument("file", nargs="?", help="project file (.json); optional with --resume")
     p.add_argument("--dataset", choices=DATASETS, default=None,
@@ -46,18 +48,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="folder holding the dataset's original files (default $NETBUILDER_DATA, then "
                         "~/.cache/netbuilder/<dataset>)")
     p.add_argument("--download", action="store_true", help="download the dataset if it is missing (needs internet)")
-    p.add_argument("--epochs", type=int, default=None, metavar="N")
-    p.add_argument("--batch-size", type=int, default=None, metavar="B")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=None)
-    p.add_argument("--lr", type=float, default=None, help="learning rate")
-    p.add_argument("--momentum", type=float, default=None)
-    p.add_argument("--weight-decay", type=float, default=None)
+    p.add_argument("--epochs", type=int, default=None, metavar="N", help=f"default {d.epochs}")
+    p.add_argument("--batch-size", type=int, default=None, metavar="B", help=f"default {d.batch_size}")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help=f"default {d.optimizer}")
+    p.add_argument("--lr", type=float, default=None, help=f"learning rate (default {d.lr:g})")
+    p.add_argument("--momentum", type=float, default=None, help=f"SGD/RMSprop momentum (default {d.momentum:g})")
+    p.add_argument("--weight-decay", type=float, default=None, help=f"default {d.weight_decay:g}")
     p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--loss", choices=LOSSES, default=None)
-    p.add_argument("--schedule", choices=SCHEDULES, default=None, help="learning-rate schedule")
-    p.add_argument("--seed", type=int, default=None, metavar="S")
-    p.add_argument("--device", choices=DEVICES, default=None)
-    p.add_argument("--threads", type=int, default=None, metavar="T", help="torch CPU threads")
+    p.add_argument("--loss", choices=LOSSES, default=None,
+                   help=f"default {d.loss}; nll expects a LogSoftmax output; mse compares with one-hot targets")
+    p.add_argument("--schedule", choices=SCHEDULES, default=None, help=f"learning-rate schedule (default {d.schedule})")
+    p.add_argument("--seed", type=int, default=None, metavar="S", help=f"default {d.seed}")
+    p.add_argument("--device", choices=DEVICES, default=None, help="default auto: cuda, then mps, then cpu")
+    p.add_argument("--threads", type=int, default=None, metavar="T",
+                   help="torch CPU threads (default: torch's choice; use 1 on a busy machine)")
     p.add_argument("--limit-steps", type=int, default=None, metavar="N", help="at most N steps per epoch")
     p.add_argument("--fit-input", choices=FIT_INPUTS, default=None,
                    help="fit images to the model's Input size by zero padding or resizing (default none)")

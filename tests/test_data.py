@@ -271,3 +271,12 @@ def test_prepare_images_pads_resizes_and_normalises():
     assert resized.shape == (4, 1, 32, 32)
     flat = prepare_images(ds.train_x[:4], ds, (784,), "none")
     assert flat.shape == (4, 784)
+
+
+def test_fashion_mnist_torchvision_layout(tmp_path):
+    copy_sample(tmp_path / "d" / "FashionMNIST" / "raw")
+    copy_sample(tmp_path / "d" / "MNIST" / "raw")
+    ds = load_dataset("fashion-mnist", str(tmp_path / "d"))
+    assert ds.source == str(tmp_path / "d" / "FashionMNIST" / "raw")
+    assert ds.classes[0] == "T-shirt/top" and ds.classes[9] == "Ankle boot" and ds.shape == (1, 28, 28)
+    assert load_dataset("mnist", str(tmp_path / "d")).source == str(tmp_path / "d" / "MNIST" / "raw")
