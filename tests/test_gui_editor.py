@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 pytest.importorskip("PySide6")
@@ -237,7 +239,7 @@ def test_palette_double_click_adds_and_connects(win):
     assert doc.result.ok
     ids = [n.id for n in doc.graph.nodes]
     assert ids[0] == first
-    assert [(e.src, e.dst) for e in doc.graph.edges] == list(zip(ids, ids[1:], strict=False))
+    assert [(e.src, e.dst) for e in doc.graph.edges] == list(itertools.pairwise(ids))
     # placed to the right of the previous one
     xs = [n.position[0] for n in doc.graph.nodes]
     assert xs == sorted(xs) and len(set(xs)) == 4
