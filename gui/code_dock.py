@@ -147,11 +147,30 @@ class CodeDock(QWidget):
             return
         self.banner.hide()
         self.editor.setEnabled(True)
-        if code.source != self.editor.toPlainText():
-            bar = self.editor.verticalScrollBar().value()
-            self.editor.setPlainText(code.source)
-            self.editor.verticalScrollBar().setValue(bar)
+        self._show_source(code.source)
         self._highlight()
+
+    def _show_source(self, source: str) -> None:
+        """Replace only the lines that changed, so the highlighter re-runs on those alone."""
+        old = self.editor.toPlainText()
+        if source == old:
+            return
+        new_lines, old_lines = source.split("\n"), old.split("\n")
+        if len(new_lines) != len(old_lines) or not old:
+            bar = self.editor.verticalScrollBar().value()
+            self.editor.setPlainText(source)
+            self.editor.verticalScrollBar().setValue(bar)
+            return
+        doc = self.editor.document()
+        cursor = QTextCursor(doc)
+        cursor.beginEditBlock()
+        for i, (a, b) in enumerate(zip(old_lines, new_lines, strict=True)):
+            if a != b:
+                block = doc.findBlockByNumber(i)
+                cursor.setPosition(block.position())
+                cursor.setPosition(block.position() + block.length() - 1, QTextCursor.MoveMode.KeepAnchor)
+                cursor.insertText(b)
+        cursor.endEditBlock()
 
     def highlighted_lines(self) -> list[int]:
         return list(self._lines)

@@ -44,7 +44,7 @@ class Document(QObject):
         super().__init__(parent)
         self.graph = graph or Graph()
         self.undo_stack = QUndoStack(self)
-        self.undo_stack.cleanChanged.connect(lambda clean: self.modified_changed.emit(not clean))
+        self.undo_stack.cleanChanged.connect(self._on_clean_changed)
         self.path: Path | None = None
         self.training: dict[str, Any] = {}
         self.result: InferenceResult = infer(self.graph)
@@ -67,6 +67,9 @@ class Document(QObject):
         ev.reset.connect(self._on_reset)
         ev.changed.connect(self._pending.start)
         self.refresh()
+
+    def _on_clean_changed(self, clean: bool) -> None:
+        self.modified_changed.emit(not clean)
 
     # --- derived state --------------------------------------------------------------------------
     def refresh(self) -> None:

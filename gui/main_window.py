@@ -143,8 +143,8 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.summary_dock, self.code_dock], [560, 640], Qt.Orientation.Horizontal)
         self.resizeDocks([self.summary_dock], [270], Qt.Orientation.Vertical)
         d = self.document
-        d.modified_changed.connect(lambda _m: self._update_title())
-        d.path_changed.connect(lambda _p: self._update_title())
+        d.modified_changed.connect(self._update_title)
+        d.path_changed.connect(self._update_title)
         d.reset.connect(self._update_title)
         d.locked_changed.connect(self._on_locked)
         d.inferred.connect(self._on_inferred)
@@ -647,8 +647,9 @@ class MainWindow(QMainWindow):
         self.addToolBar(tb)
         self.toolbar = tb
         self._edit_actions += [self.act_undo, self.act_redo]
-        self.document.undo_stack.canUndoChanged.connect(lambda _c: self._update_actions())
-        self.document.undo_stack.canRedoChanged.connect(lambda _c: self._update_actions())
+        # bound methods (not lambdas): Qt drops these connections when the window is destroyed
+        self.document.undo_stack.canUndoChanged.connect(self._update_actions)
+        self.document.undo_stack.canRedoChanged.connect(self._update_actions)
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
@@ -664,7 +665,7 @@ class MainWindow(QMainWindow):
         sb.addPermanentWidget(self.params_label)
         sb.addPermanentWidget(self.zoom_label)
 
-    def _update_actions(self) -> None:
+    def _update_actions(self, *_: object) -> None:
         locked = self.document.locked
         has_sel = bool(self.document.selected_ids())
         for a in self._edit_actions:
@@ -679,7 +680,7 @@ class MainWindow(QMainWindow):
             a.setEnabled(True)
 
     # === reactions ===============================================================================
-    def _update_title(self) -> None:
+    def _update_title(self, *_: object) -> None:
         d = self.document
         where = d.path.name if d.path else "Untitled"
         self.setWindowTitle(f"{where}[*] — {d.graph.name} — NetBuilder")

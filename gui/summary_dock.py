@@ -53,6 +53,7 @@ class SummaryDock(QWidget):
         lay.addWidget(self.table)
         lay.addWidget(self.totals)
         self._syncing = False
+        self._rows: list[object] = []
         self.table.itemSelectionChanged.connect(self._on_table_selection)
         document.inferred.connect(self._on_inferred)
         document.selection_changed.connect(self._on_doc_selection)
@@ -67,11 +68,17 @@ class SummaryDock(QWidget):
         self._syncing = True
         try:
             order = [i for i in result.order if i in result.nodes]
-            self.table.setRowCount(len(order))
+            if len(order) != self.table.rowCount():
+                self.table.setRowCount(len(order))
+                self._rows = [None] * len(order)
             for r, nid in enumerate(order):
                 info = result.nodes[nid]
                 shape = fmt_shape(info.output_shape) if info.output_shape is not None else "?"
                 values = (nid, info.type, shape, f"{info.params:,}", f"{info.macs:,}")
+                key = (values, info.error, t.dark)
+                if self._rows[r] == key:
+                    continue  # only touch rows that changed: 300-row graphs stay fluid
+                self._rows[r] = key
                 for c, v in enumerate(values):
                     item = self.table.item(r, c)
                     if item is None:

@@ -80,7 +80,7 @@ def test_corrupt_file_is_refused_and_current_document_kept(win, tmp_path, monkey
             {"id": "a", "type": "Conv9d"}]}), "\x00\xff"):
         bad.write_text(content, encoding="latin-1")
         assert not win.open_path(bad)
-        kind, title, text = boxes.calls[-1]
+        kind, _title, text = boxes.calls[-1]
         assert kind == "critical" and "bad.json" in text and "unchanged" in text
         assert graph_dict(win.document.graph) == before
         assert win.document.modified  # the edit is still there, still unsaved

@@ -91,8 +91,8 @@ class EdgeLabel(QGraphicsItem):
         return self._rect.adjusted(-1, -1, 1, 1)
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
-        if not self.text:
-            return
+        if not self.text or option.levelOfDetailFromTransform(painter.worldTransform()) < 0.35:
+            return  # unreadable when zoomed far out; skipping it keeps big graphs fluid
         t = theme.current()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         border = QColor(t.error) if self.error else QColor(t.node_border)
