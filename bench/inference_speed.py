@@ -8,6 +8,7 @@ of graph that is slowest to infer because every block has a branch and a join.
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import time
 
@@ -30,8 +31,8 @@ def residual_graph(n_nodes: int) -> Graph:
         g.add_node("BatchNorm2d", ids[4], {})
         g.add_node("Add", ids[5], {})
         g.add_node("ReLU", ids[6], {})
-        for a, b in zip(ids, ids[1:]):
-            g.connect(a, b) if b != ids[5] else g.connect(a, b, 0)
+        for a, b in itertools.pairwise(ids):
+            g.connect(a, b, 0 if b == ids[5] else None)
         g.connect(prev, ids[0])
         g.connect(prev, ids[5], 1)
         prev = ids[6]

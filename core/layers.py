@@ -325,7 +325,8 @@ register(LayerSpec(
     (
         ParamSpec("in_channels", "int", AUTO, "Input channels; auto takes them from the input.", inferred="channels",
                   minimum=1, maximum=4096),
-        ParamSpec("out_channels", "int", 16, "Number of filters = output channels.", required=True, minimum=1, maximum=4096),
+        ParamSpec("out_channels", "int", 16, "Number of filters = output channels.", required=True, minimum=1,
+                  maximum=4096),
         KERNEL, STRIDE1,
         ParamSpec("padding", "padding", 0, "Zeros added on each side, or 'same' / 'valid'.", minimum=0,
                   maximum=32, choices=("same", "valid")),
