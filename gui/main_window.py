@@ -138,7 +138,7 @@ class MainWindow(QMainWindow):
                                            "HistoryDock", tabify=False)
         self.splitDockWidget(self.palette_dock, self.history_dock, Qt.Orientation.Vertical)
         self.history_dock.hide()
-        self.resizeDocks([self.palette_dock], [235], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.palette_dock], [262], Qt.Orientation.Horizontal)
         self.resizeDocks([self.inspector_dock], [350], Qt.Orientation.Horizontal)
         self.resizeDocks([self.summary_dock, self.code_dock], [560, 640], Qt.Orientation.Horizontal)
         self.resizeDocks([self.summary_dock], [270], Qt.Orientation.Vertical)
@@ -641,6 +641,10 @@ class MainWindow(QMainWindow):
         tb.addSeparator()
         tb.addAction(self.act_undo)
         tb.addAction(self.act_redo)
+        for a in (self.act_undo, self.act_redo):  # their text names the command: keep the bar steady
+            button = tb.widgetForAction(a)
+            if button is not None:
+                button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
         tb.addSeparator()
         tb.addAction(self.act_fit)
         tb.addAction(self.act_layout)

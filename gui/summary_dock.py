@@ -74,7 +74,9 @@ class SummaryDock(QWidget):
             for r, nid in enumerate(order):
                 info = result.nodes[nid]
                 shape = fmt_shape(info.output_shape) if info.output_shape is not None else "?"
-                values = (nid, info.type, shape, f"{info.params:,}", f"{info.macs:,}")
+                known = info.output_shape is not None
+                values = (nid, info.type, shape, f"{info.params:,}" if known else "—",
+                          f"{info.macs:,}" if known else "—")
                 key = (values, info.error, t.dark)
                 if self._rows[r] == key:
                     continue  # only touch rows that changed: 300-row graphs stay fluid

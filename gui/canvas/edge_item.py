@@ -12,8 +12,8 @@ from gui import theme
 from gui.canvas.node_item import HEADER, WIDTH, NodeItem
 
 
-def edge_path(a: QPointF, b: QPointF, src_rect: QRectF | None = None, dst_rect: QRectF | None = None
-              ) -> tuple[QPainterPath, QPointF]:
+def edge_path(a: QPointF, b: QPointF, src_rect: QRectF | None = None, dst_rect: QRectF | None = None,
+              lane: int = 0) -> tuple[QPainterPath, QPointF]:
     """The curve from ``a`` (an output port) to ``b`` (an input port) and where its label goes.
 
     Forward edges are an S-shaped bezier. Edges going back to the left (wrapped rows) are routed
@@ -26,7 +26,9 @@ def edge_path(a: QPointF, b: QPointF, src_rect: QRectF | None = None, dst_rect: 
         return path, path.pointAtPercent(0.5)
     below = dst_rect.top() >= src_rect.bottom() - 1
     if below:
-        mid_y = (src_rect.bottom() + dst_rect.top()) / 2
+        # run along the gap just above the target's row (a skip over several rows then stays
+        # clear of the rows in between); ``lane`` separates edges sharing that gap
+        mid_y = max(src_rect.bottom() + 14, dst_rect.top() - 26 + 9 * lane)
     elif dst_rect.bottom() <= src_rect.top() + 1:
         mid_y = (dst_rect.bottom() + src_rect.top()) / 2
     else:  # overlapping rows: go under both
@@ -129,7 +131,7 @@ class EdgeItem(QGraphicsPathItem):
         a = out.scenePos() if out is not None else self.src.mapToScene(QPointF(WIDTH, HEADER + 20))
         src_rect = self.src.sceneBoundingRect()
         dst_rect = self.dst.sceneBoundingRect()
-        path, mid = edge_path(a, b, src_rect, dst_rect)
+        path, mid = edge_path(a, b, src_rect, dst_rect, lane=self.edge.port)
         self.setPath(path)
         self.label.setPos(mid)
 
