@@ -124,6 +124,7 @@ class CodeDock(QWidget):
         lay.addWidget(self.editor)
         self._lines: list[int] = []
         document.code_changed.connect(self._on_code_changed)
+        document.reset.connect(self.editor.clear)  # a new/opened project must not show stale code
         document.selection_changed.connect(lambda _ids: self._highlight())
         theme.hub().changed.connect(lambda _t: self._on_theme())
         self._on_code_changed(document.code)

@@ -692,7 +692,7 @@ class MainWindow(QMainWindow):
 
     def _on_inferred(self, result) -> None:
         t = theme.current()
-        n = len(result.errors)
+        n = len(result.errors) if len(self.document.graph) else 0  # an empty canvas is not an error
         if n:
             first = result.errors[0].message
             self.error_button.setText(f"⚠ {n} error{'s' if n > 1 else ''}")

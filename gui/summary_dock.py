@@ -95,7 +95,7 @@ class SummaryDock(QWidget):
         finally:
             self._syncing = False
         self._on_doc_selection(self.doc.selected_ids())
-        n_err = len(result.errors)
+        n_err = len(result.errors) if len(self.doc.graph) else 0
         total = f"<b>Total params: {result.total_params:,}</b> &nbsp;·&nbsp; Mult-adds: {human(result.total_macs)} " \
                 f"per sample &nbsp;·&nbsp; Weights: {result.total_params * 4 / 1e6:.2f} MB (float32)"
         if n_err:
