@@ -254,6 +254,10 @@ class Trainer:
         if config.limit_steps:
             self.steps_per_epoch = min(self.steps_per_epoch, config.limit_steps)
 
+        mean = torch.tensor(ds.mean, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
+        std = torch.tensor(ds.std, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
+        self._scale = 1.0 / (255.0 * std)
+        self._shift = -mean / std
         self._hist_name = self._pick_histogram_param()
         self.history: dict[str, list[float]] = _new_history()
         self.epoch = 0  # completed epochs
@@ -333,7 +337,11 @@ class Trainer:
         return c.lr
 
     def _batch(self, x: torch.Tensor) -> torch.Tensor:
-        xb = prepare_images(x, self.dataset, self.input_shape, self.config.fit_input, self.device)
+        if x.dtype == torch.uint8 and tuple(x.shape[1:]) == self.input_shape:
+            # fast path, same result as prepare_images: (x/255 − mean)/std as one multiply-add
+            xb = torch.addcmul(self._shift, x.to(self.device).float(), self._scale)
+        else:
+            xb = prepare_images(x, self.dataset, self.input_shape, self.config.fit_input, self.device)
         if self._channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
         return xb
@@ -576,8 +584,10 @@ class Trainer:
                 node = self.output_id
                 return FailedEvent(f"training stopped at {where}: the network's output {self._label(node)} became "
                                    f"non-finite; {advice}", node, details)
+            peak = float(out.detach().abs().max())
             return FailedEvent(f"training stopped at {where}: the {self.config.loss} loss became non-finite "
-                               f"({values[0]}) although the network's output is finite; "
+                               f"({values[0]}) although the output of layer {self._label(self.output_id)} is "
+                               f"finite (values up to {peak:.3g}); "
                                + ("the NLL loss needs log-probabilities (end with LogSoftmax); "
                                   if self.config.loss == "nll" else "") + advice, self.output_id, details)
         for name, p in self._params:

@@ -99,10 +99,20 @@ def test_bad_inputs_exit_1(tmp_path, capsys):
     assert "give the project file" in capsys.readouterr().err
 
 
-def test_diverging_run_exits_1_naming_the_layer(capsys):
-    rc = main(["train", LENET5, *FAST, "--epochs", "1", "--lr", "5", "--schedule", "none", "--quiet"])
+def test_diverging_run_exits_1_naming_the_layer(tmp_path, capsys):
+    from core.graph import Graph
+
+    g = Graph("linear")
+    g.add_node("Input", "input", {"shape": [1, 28, 28]})
+    g.add_node("Flatten", "flatten")
+    g.add_node("Linear", "fc", {"out_features": 10})
+    g.connect("input", "flatten")
+    g.connect("flatten", "fc")
+    save_project(tmp_path / "linear.json", g)
+    rc = main(["train", str(tmp_path / "linear.json"), *FAST, "--epochs", "1", "--lr", "100", "--loss", "mse",
+               "--momentum", "0", "--schedule", "none", "--quiet"])
     err = capsys.readouterr().err
-    assert rc == 1 and "netbuilder: error: training stopped at epoch 1" in err and "layer '" in err
+    assert rc == 1 and "netbuilder: error: training stopped at epoch 1" in err and "'fc'" in err
 
 
 def test_console_script_end_to_end(tmp_path):

@@ -226,15 +226,27 @@ def test_tutorial_lenet_needs_fit_and_then_trains(sample):
 # ---------------------------------------------------------------- NaN handling
 
 
+def linear_net() -> Graph:
+    g = Graph("linear")
+    g.add_node("Input", "input", {"shape": [1, 28, 28]})
+    g.add_node("Flatten", "flatten")
+    g.add_node("Linear", "fc", {"out_features": 10})
+    g.connect("input", "flatten")
+    g.connect("flatten", "fc")
+    return g
+
+
 def test_exploding_learning_rate_fails_cleanly(sample):
-    t = Trainer(lenet(), cfg(epochs=1, lr=5.0, schedule="none"), sample)
+    # a linear model under MSE with lr 100 overshoots by a factor of ~10⁴ per step: certain overflow
+    t = Trainer(linear_net(), cfg(epochs=1, lr=100.0, schedule="none", loss="mse", momentum=0.0), sample)
     evs = events_of(t)
     fail = evs[-1]
     assert isinstance(fail, FailedEvent), fail
-    assert "non-finite" in fail.message and "step 14" in fail.message
-    assert fail.node in {"conv1", "conv2", "fc1", "fc2", "fc3"}
-    assert "learning rate" in fail.message and "step" in fail.message
+    assert "non-finite" in fail.message and "learning rate (now 100)" in fail.message
+    assert fail.node == "fc" and fail.details["step"] < 20
     assert not any(isinstance(e, EpochEvent) for e in evs)
+    assert len(t.history["step_loss"]) == fail.details["step"] - 1  # the bad step was not applied
+    assert all(torch.isfinite(p).all() for p in t.model.parameters())
 
 
 def test_first_non_finite_layer_is_named(sample):
@@ -407,3 +419,12 @@ def test_stop_before_start_then_continue_in_process(sample):
     assert isinstance(first[-1], StoppedEvent) and t.global_step == 0
     rest = events_of(t)  # iterating again continues the same run
     assert isinstance(rest[-1], FinishedEvent) and t.global_step == 10
+
+
+def test_fast_batch_path_matches_prepare_images(sample):
+    from core.data import prepare_images
+
+    t = Trainer(lenet(), cfg(), sample)
+    fast = t._batch(sample.train_x[:300])
+    assert fast.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(fast, prepare_images(sample.train_x[:300], sample, (1, 28, 28), "none"), atol=1e-5)
