@@ -27,6 +27,7 @@ def run(file: str | None, screenshot: str | None = None) -> int:
     from gui import theme
     from gui.autosave import find_recoveries
     from gui.main_window import MainWindow
+    from gui.panels import install_all
 
     # Everything imported so far lives for the whole session: keep it out of the collector so full
     # collections (150–190 ms with torch loaded) do not stall the GUI.
@@ -40,6 +41,7 @@ def run(file: str | None, screenshot: str | None = None) -> int:
     theme.follow_system()
 
     window = MainWindow()
+    panels = install_all(window)
     if screenshot:
         window.resize(1600, 1000)
     if file:
@@ -65,19 +67,21 @@ def run(file: str | None, screenshot: str | None = None) -> int:
 
     window.show()
     if screenshot:
-        return _screenshot(app, window, screenshot)
+        return _screenshot(app, window, screenshot, panels)
     window.view.fit()
     code = app.exec()
+    panels.training.shutdown()
     window.shutdown()
     return int(code)
 
 
-def _screenshot(app, window, out: str) -> int:
+def _screenshot(app, window, out: str, panels) -> int:
     for _ in range(5):
         app.processEvents()
     window.view.fit()
     app.processEvents()
     ok = window.grab().save(out)
+    panels.training.shutdown()
     window.shutdown()
     window.deleteLater()
     app.processEvents()

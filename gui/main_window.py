@@ -39,12 +39,14 @@ from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
     QFileDialog,
+    QFrame,
     QInputDialog,
     QLabel,
     QMainWindow,
     QMenu,
     QMessageBox,
     QPushButton,
+    QScrollArea,
     QStyle,
     QToolBar,
     QUndoView,
@@ -71,6 +73,9 @@ from gui.summary_dock import SummaryDock
 FILE_FILTER = "NetBuilder projects (*.json);;All files (*)"
 MAX_RECENT = 8
 MENU_NAMES = ("File", "Edit", "View", "Tools", "Help")
+
+
+MAX_DOCK_MIN = (760, 260)  # a panel whose minimum size is larger gets a scroll area
 
 
 def settings() -> QSettings:
@@ -102,6 +107,9 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.document = document or Document()
         self.close_guards: list[Callable[[], bool]] = []
+        # Extra entries for a node's context menu: provider(menu, selected_ids) adds actions (panels use
+        # this, e.g. the convolution walk-through, without the canvas knowing about them).
+        self.node_menu_providers: list[Callable[[QMenu, list[str]], None]] = []
         self._menus: dict[str, QMenu] = {}
         self._docks_by_area: dict[Qt.DockWidgetArea, list[QDockWidget]] = {}
         self._paste_count = 0
@@ -174,7 +182,17 @@ class MainWindow(QMainWindow):
         """Dock ``widget`` in ``area`` (tabified with the docks there) with a View-menu toggle."""
         dock = QDockWidget(title, self)
         dock.setObjectName(object_name or (title.replace(" ", "") + "Dock"))
-        dock.setWidget(widget)
+        hint = widget.minimumSizeHint()
+        if hint.height() > MAX_DOCK_MIN[1] or hint.width() > MAX_DOCK_MIN[0]:
+            # A big panel would force its whole dock area (and the window) to its minimum size;
+            # in a scroll area it shrinks with the window instead.
+            scroll = QScrollArea(dock)
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QFrame.Shape.NoFrame)
+            scroll.setWidget(widget)
+            dock.setWidget(scroll)
+        else:
+            dock.setWidget(widget)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                          | QDockWidget.DockWidgetFeature.DockWidgetClosable
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
@@ -256,6 +274,15 @@ class MainWindow(QMainWindow):
         return True
 
     # === files =================================================================================
+    def load_graph(self, graph: Graph, training: dict | None = None, path: Path | None = None,
+                   modified: bool = False) -> None:
+        """Replace the document with ``graph`` (undo history cleared). ``modified`` marks it unsaved,
+        for networks that come from somewhere other than a project file (import, checkpoint)."""
+        self._load(graph, dict(training or {}), path)
+        if modified:
+            self.document.undo_stack.resetClean()
+            self._update_title()
+
     def _load(self, graph: Graph, training: dict, path: Path | None) -> None:
         d = self.document
         d.select_nodes([])
@@ -737,6 +764,13 @@ class MainWindow(QMainWindow):
             m.addAction(self.act_copy)
             m.addAction(self.act_cut)
             m.addAction(self.act_delete)
+            extra = QMenu(m)
+            for provider in self.node_menu_providers:
+                provider(extra, list(ids))
+            if extra.actions():
+                m.addSeparator()
+                for a in extra.actions():
+                    m.addAction(a)
         elif edge is not None:
             a = m.addAction(f"Disconnect {edge.src} → {edge.dst}")
             a.setEnabled(not self.document.locked)

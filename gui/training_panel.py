@@ -241,6 +241,9 @@ class TrainingPanel(QWidget):
         self.setObjectName("training_panel")
         self.document = document
         self._trainer: Trainer | None = None
+        # Weights a new run starts from (an opened checkpoint or an imported model), kept where the
+        # edited network still has the same tensor names and shapes; None = fresh initialisation.
+        self.initial_weights: dict[str, Any] | None = None
         self._trainer_graph: dict[str, Any] | None = None  # the graph the trainer trains, as to_dict
         self._run: _Job | None = None
         self._task: _Job | None = None
@@ -893,7 +896,7 @@ class TrainingPanel(QWidget):
             self.plots.clear()
             self.results.clear()
             self._final = None
-            worker = TrainingWorker(self.document.graph, cfg, ds)
+            worker = TrainingWorker(self.document.graph, cfg, ds, initial_state=self.initial_weights)
             self._trainer_graph = to_dict(self.document.graph)
         prepare_process()
         job = _Job(worker, [worker.done], "netbuilder-training")
@@ -952,6 +955,15 @@ class TrainingPanel(QWidget):
             self._on_done(job, StoppedEvent(self._trainer.epoch if self._trainer else 0,
                                             self._trainer.global_step if self._trainer else 0))
         return True
+
+    def set_initial_weights(self, state_dict: dict[str, Any] | None, source: str = "") -> None:
+        """Start the next new run from ``state_dict`` (where names and shapes fit) instead of random
+        weights; forgets the current run so that Start begins afresh with them."""
+        self.initial_weights = dict(state_dict) if state_dict else None
+        self.new_run()
+        if state_dict:
+            self._show_message(f"The next run starts from the weights of {source or 'the loaded model'} "
+                               "(layers whose shapes changed start fresh).", "info")
 
     def new_run(self) -> None:
         """Forget the current trainer and its curves (asks nothing; the next Start begins afresh)."""

@@ -27,7 +27,7 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from core.data import Dataset
 from core.errors import UserError
 from core.graph import Graph
-from core.train_events import FailedEvent, FinishedEvent, StoppedEvent, TrainEvent
+from core.train_events import FailedEvent, FinishedEvent, StoppedEvent, TrainEvent, WarningEvent
 from core.trainer import TrainConfig, Trainer
 
 FINAL_EVENTS = (FinishedEvent, StoppedEvent, FailedEvent)
@@ -82,8 +82,10 @@ class TrainingWorker(QObject):
     done = Signal(object)
 
     def __init__(self, graph: Graph | None = None, config: TrainConfig | None = None,
-                 dataset: Dataset | None = None, trainer: Trainer | None = None) -> None:
+                 dataset: Dataset | None = None, trainer: Trainer | None = None,
+                 initial_state: dict[str, Any] | None = None) -> None:
         super().__init__()
+        self._initial_state = initial_state
         if trainer is None and (graph is None or config is None):
             raise ValueError("give a trainer to continue, or a graph and a config")
         self._graph = graph.copy() if graph is not None else None
@@ -109,6 +111,12 @@ class TrainingWorker(QObject):
             if self.trainer is None:
                 assert self._graph is not None and self._config is not None
                 self.trainer = Trainer(self._graph, self._config, self._dataset)
+                if self._initial_state:
+                    # weights of a checkpoint or an imported model, kept where name and shape still fit
+                    from core.weights import transfer_weights
+
+                    report = transfer_weights(self._initial_state, self.trainer.model)
+                    self.event.emit(WarningEvent("Starting from earlier weights: " + report.describe()))
             if self._stop_requested:  # stopped while the trainer was being built
                 self.trainer.stop()
             self.trainer_ready.emit(self.trainer)
