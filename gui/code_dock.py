@@ -126,10 +126,10 @@ class CodeDock(QWidget):
         document.code_changed.connect(self._on_code_changed)
         document.reset.connect(self.editor.clear)  # a new/opened project must not show stale code
         document.selection_changed.connect(lambda _ids: self._highlight())
-        theme.hub().changed.connect(lambda _t: self._on_theme())
+        theme.hub().changed.connect(self._on_theme)  # bound: dies with this object
         self._on_code_changed(document.code)
 
-    def _on_theme(self) -> None:
+    def _on_theme(self, *_: object) -> None:
         self.highlighter.set_theme()
         self._on_code_changed(self.doc.code)
 

@@ -75,14 +75,17 @@ class Document(QObject):
     def refresh(self) -> None:
         """Re-run inference and code generation now and tell the views."""
         self._pending.stop()
+        self._recompute()
+        self.inferred.emit(self.result)
+        self.code_changed.emit(self.code)
+
+    def _recompute(self) -> None:
         self.result = infer(self.graph)
         try:
             self.code = generate(self.graph, self.result) if self.result.ok else None
             self.code_error = None if self.code else (self.result.error_text() or "the network has no output")
         except CodegenError as e:
             self.code, self.code_error = None, str(e)
-        self.inferred.emit(self.result)
-        self.code_changed.emit(self.code)
 
     def flush(self) -> None:
         """Apply a pending refresh immediately (tests and commands that need fresh results)."""
@@ -112,6 +115,9 @@ class Document(QObject):
             self.selection_changed.emit(list(self._selection))
 
     def _on_reset(self) -> None:
+        # Views that rebuild on reset read ``result``/``code``: make them match the new graph now
+        # (the signals follow on the next event-loop turn, as for any change).
+        self._recompute()
         self._selection = []
         self.reset.emit()
         self.selection_changed.emit([])

@@ -100,7 +100,7 @@ class Palette(QWidget):
         self.search.textChanged.connect(self.filter)
         self.search.returnPressed.connect(self._activate_first_visible)
         self.tree.activated_type.connect(self.activated)
-        theme.hub().changed.connect(lambda _t: self._recolor())
+        theme.hub().changed.connect(self._recolor)  # bound: dies with this object
 
     def _build(self) -> None:
         self.tree.clear()
@@ -126,7 +126,7 @@ class Palette(QWidget):
                 self.items[spec.type_name] = item
             group.setExpanded(True)
 
-    def _recolor(self) -> None:
+    def _recolor(self, *_: object) -> None:
         for category, group in self.groups.items():
             group.setIcon(0, category_icon(category))
 

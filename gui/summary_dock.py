@@ -57,11 +57,14 @@ class SummaryDock(QWidget):
         self.table.itemSelectionChanged.connect(self._on_table_selection)
         document.inferred.connect(self._on_inferred)
         document.selection_changed.connect(self._on_doc_selection)
-        theme.hub().changed.connect(lambda _t: self._on_inferred(self.doc.result))
+        theme.hub().changed.connect(self._on_theme)  # bound: dies with this object
         self._on_inferred(document.result)
 
     def row_ids(self) -> list[str]:
         return [self.table.item(r, 0).data(ID_ROLE) for r in range(self.table.rowCount())]
+
+    def _on_theme(self, *_: object) -> None:
+        self._on_inferred(self.doc.result)
 
     def _on_inferred(self, result: InferenceResult) -> None:
         t = theme.current()

@@ -67,7 +67,7 @@ class GraphScene(QGraphicsScene):
         d.selection_changed.connect(self._on_doc_selection)
         d.locked_changed.connect(self._on_locked)
         self.selectionChanged.connect(self._on_scene_selection)
-        theme.hub().changed.connect(lambda _t: self._on_theme())
+        theme.hub().changed.connect(self._on_theme)  # bound: dies with this object
         self.rebuild()
 
     # --- public API ---------------------------------------------------------------------------
@@ -220,7 +220,7 @@ class GraphScene(QGraphicsScene):
             error = dst_info.error if dst_info is not None and shape is not None else None
             e_item.set_state(text, error)
 
-    def _on_theme(self) -> None:
+    def _on_theme(self, *_: object) -> None:
         for item in self.nodes.values():
             item.update()
         for e in self.edges.values():
