@@ -8,6 +8,9 @@ leaves the items as they were (a dragged edge snaps back).
 
 from __future__ import annotations
 
+import contextlib
+
+import shiboken6
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
@@ -122,6 +125,8 @@ class GraphScene(QGraphicsScene):
     def close(self) -> None:
         """Drop every item (teardown: avoids destructor crashes at interpreter exit)."""
         self._cancel_link()
+        with contextlib.suppress(RuntimeError, TypeError):
+            theme.hub().changed.disconnect(self._on_theme)
         self.nodes.clear()
         self.edges.clear()
         self.clear()
@@ -221,11 +226,15 @@ class GraphScene(QGraphicsScene):
             e_item.set_state(text, error)
 
     def _on_theme(self, *_: object) -> None:
+        if not shiboken6.isValid(self):  # a scene deleted on the C++ side without close()
+            return
         for item in self.nodes.values():
-            item.update()
+            if shiboken6.isValid(item):
+                item.update()
         for e in self.edges.values():
-            e.update_style()
-            e.label.update()
+            if shiboken6.isValid(e):
+                e.update_style()
+                e.label.update()
         self.update()
 
     def _on_locked(self, locked: bool) -> None:
