@@ -19,7 +19,7 @@ import torch.nn as nn
 
 from core import __version__
 from core.errors import UserError
-from core.graph import Graph
+from core.graph import Edge, Graph
 from core.inference import InferenceResult, infer
 from core.layers import LayerSpec, get_spec
 from core.shapes import fmt_shape
@@ -138,8 +138,14 @@ def generate(graph: Graph, result: InferenceResult | None = None, class_name: st
     var_taken: set[str] = {"x"}
     attrs: dict[str, str] = {}
     vars_: dict[str, str] = {result.input_id: "x"}
-    out_degree = {n.id: len(graph.out_edges(n.id)) for n in graph.nodes}
-    in_edges = {n.id: graph.in_edges(n.id) for n in graph.nodes}
+    # One pass over the edges (per-node graph queries would scan them all for every node).
+    out_degree = {n.id: 0 for n in graph.nodes}
+    in_edges: dict[str, list[Edge]] = {n.id: [] for n in graph.nodes}
+    for e in graph.edges:
+        out_degree[e.src] += 1
+        in_edges[e.dst].append(e)
+    for lst in in_edges.values():
+        lst.sort(key=lambda e: e.port)
 
     init_lines: list[tuple[str | None, str]] = []
     fwd_lines: list[tuple[str | None, str]] = []
