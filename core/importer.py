@@ -18,7 +18,6 @@ import importlib
 import importlib.util
 import io
 import itertools
-import keyword
 import math
 import operator
 import os
@@ -36,6 +35,7 @@ import torch.fx as fx
 import torch.nn as nn
 import torch.nn.functional as F
 
+from core.codegen import legal_name
 from core.errors import UserError
 from core.graph import Graph
 from core.layers import ParamError, get_spec
@@ -653,18 +653,8 @@ def _map_reshape(node: fx.Node, name: str, real: Callable[[Any], Any]) -> _Op | 
 
 
 def _legal_id(raw: str, taken: set[str]) -> str:
-    name = re.sub(r"\W", "_", raw, flags=re.ASCII) or "node"
-    if name[0].isdigit():
-        name = "n_" + name
-    if keyword.iskeyword(name):
-        name += "_"
-    name = name[:60]
-    base, i = name, 1
-    while name in taken:
-        i += 1
-        name = f"{base}_{i}"
-    taken.add(name)
-    return name
+    """A node id from a module path (``features.0`` → ``features_0``), named as codegen would."""
+    return legal_name(raw[:56], taken)
 
 
 def _build_graph(ops: list[_Op], alias: dict[fx.Node, fx.Node], fx_graph: fx.Graph, shape: tuple[int, ...],

@@ -20,6 +20,7 @@ from core.train_events import GradStatsEvent, HistogramEvent
 from gui.autograd_view import AutogradView
 from gui.document import Document
 from gui.gradient_view import ROLE_VALUE, fmt
+from tests._graphs import sigmoid_mlp
 
 torch.set_num_threads(1)
 
@@ -137,21 +138,6 @@ def test_autograd_view_real_batch_with_trained_model(qtbot: Any, docs: Any) -> N
 
 # --- gradients -----------------------------------------------------------------------------------
 
-def sigmoid_mlp(depth: int = 10, width: int = 64) -> Graph:
-    g = Graph("sigmoid MLP")
-    g.add_node("Input", "input", {"shape": [1, 28, 28]})
-    g.add_node("Flatten", "flatten")
-    g.connect("input", "flatten")
-    prev = "flatten"
-    for i in range(1, depth + 1):
-        g.add_node("Linear", f"fc{i}", {"out_features": 10 if i == depth else width})
-        g.connect(prev, f"fc{i}")
-        prev = f"fc{i}"
-        if i < depth:
-            g.add_node("Sigmoid", f"sig{i}")
-            g.connect(prev, f"sig{i}")
-            prev = f"sig{i}"
-    return g
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,7 @@ from core.health import (
 )
 from core.project import load_preset
 from core.train_events import GradStatsEvent
+from tests._graphs import sigmoid_mlp
 
 torch.set_num_threads(1)
 
@@ -33,21 +34,6 @@ def batch() -> tuple[torch.Tensor, torch.Tensor]:
     return prepare_images(ds.train_x[:64], ds, (1, 28, 28), "none"), ds.train_y[:64]
 
 
-def sigmoid_mlp(depth: int = 10, width: int = 64) -> Graph:
-    g = Graph("sigmoid MLP")
-    g.add_node("Input", "input", {"shape": [1, 28, 28]})
-    g.add_node("Flatten", "flatten")
-    g.connect("input", "flatten")
-    prev = "flatten"
-    for i in range(1, depth + 1):
-        g.add_node("Linear", f"fc{i}", {"out_features": 10 if i == depth else width})
-        g.connect(prev, f"fc{i}")
-        prev = f"fc{i}"
-        if i < depth:
-            g.add_node("Sigmoid", f"sig{i}")
-            g.connect(prev, f"sig{i}")
-            prev = f"sig{i}"
-    return g
 
 
 def train_events(graph: Graph, batch: tuple[torch.Tensor, torch.Tensor], steps: int, lr: float = 0.01,
