@@ -398,12 +398,18 @@ def _save_cache(path: Path, payload: dict[str, Any]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError:
+        return  # a read-only cache is not an error: we decode again next time
+    try:
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
         os.replace(tmp, path)
     except OSError:
-        with contextlib.suppress(Exception):
-            Path(tmp).unlink(missing_ok=True)  # a read-only cache is not an error: we decode again next time
+        pass  # a full or read-only cache is not an error either
+    finally:
+        # whatever went wrong (disk full, or torch.save failing on something else), leave no temp file
+        with contextlib.suppress(OSError):
+            Path(tmp).unlink(missing_ok=True)
 
 
 def mean_std(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -495,7 +501,8 @@ def _fetch(url: str, dest: Path, md5: str, progress: Progress | None) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     try:
         digest = hashlib.md5(usedforsecurity=False)
-        with urllib.request.urlopen(url, timeout=30) as resp, os.fdopen(fd, "wb") as out:
+        # the file object first: it owns (and closes) the descriptor even when urlopen fails
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=30) as resp:
             total = int(resp.headers.get("Content-Length") or 0)
             done = 0
             if progress:

@@ -280,3 +280,47 @@ def test_fashion_mnist_torchvision_layout(tmp_path):
     assert ds.source == str(tmp_path / "d" / "FashionMNIST" / "raw")
     assert ds.classes[0] == "T-shirt/top" and ds.classes[9] == "Ankle boot" and ds.shape == (1, 28, 28)
     assert load_dataset("mnist", str(tmp_path / "d")).source == str(tmp_path / "d" / "MNIST" / "raw")
+
+
+# ---------------------------------------------------------------- no leaks when a download or a cache write fails
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to count open files")
+def test_failed_mirror_leaks_no_file_descriptor(tmp_path, monkeypatch):
+    import urllib.error
+    import urllib.request
+
+    def refuse(url, timeout=None):
+        raise urllib.error.URLError("no route to host")
+
+    monkeypatch.delenv("NETBUILDER_NO_DOWNLOAD", raising=False)
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    before = _open_fds()
+    for _ in range(20):
+        with pytest.raises(urllib.error.URLError):
+            D._fetch("https://mirror.invalid/x.gz", tmp_path / "x.gz", "0" * 32, None)
+    assert _open_fds() == before
+    assert list(tmp_path.iterdir()) == []  # no .part file either
+
+
+def test_cache_write_failure_leaves_no_temp_file(tmp_path, monkeypatch):
+    def broken_save(obj, f):
+        f.write(b"half")
+        raise RuntimeError("serialisation failed")
+
+    monkeypatch.setattr(D.torch, "save", broken_save)
+    path = tmp_path / "cache" / "mnist-abc.pt"
+    with pytest.raises(RuntimeError):
+        D._save_cache(path, {"key": "k"})
+    assert list(path.parent.iterdir()) == []
+    # an OSError (full or read-only disk) is no error at all, and leaves nothing either
+    def full_disk(obj, f):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(D.torch, "save", full_disk)
+    D._save_cache(path, {"key": "k"})
+    assert list(path.parent.iterdir()) == []
