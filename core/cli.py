@@ -128,6 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as e:
         print(f"netbuilder: error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:  # an output path that cannot be written: a user error, not a bug
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"netbuilder: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("netbuilder: interrupted", file=sys.stderr)
         return 130

@@ -6,8 +6,10 @@ against the layer registry. See ``docs/file-format.md`` for the contract.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -209,8 +211,20 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path``, flush it to disk, then rename it over
     ``path``: a crash leaves either the old file or the new one, never half of one."""
     p = Path(path)
+    if p.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(p))
+    if not p.parent.is_dir():
+        raise FileNotFoundError(errno.ENOENT, "no such folder to write into", str(p.parent))
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent or ".")
     try:
+        # mkstemp creates 0600: keep the replaced file's mode, or give a new one the usual umask mode
+        try:
+            mode = stat.S_IMODE(p.stat().st_mode)
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -14,13 +14,14 @@ script does not support falls back to the default and is reported in the returne
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from core import __version__
-from core.codegen import GeneratedCode, generate
+from core.codegen import CodegenError, GeneratedCode, generate
 from core.graph import Graph
 from core.inference import infer
 from core.shapes import fmt_shape
@@ -145,6 +146,9 @@ def training_script_full(graph: Graph, training: Mapping[str, Any] | None = None
     """Like :func:`training_script` but also returns the settings used and notes on replaced ones.
 
     Raises :class:`core.codegen.CodegenError` (a UserError) when the graph has errors."""
+    if class_name in _script_names():
+        raise CodegenError(f"class name {class_name!r} is already used by the training script "
+                           f"(for a function, module or variable); choose another, e.g. {class_name.title()}Net")
     result = infer(graph)
     code = generate(graph, result, class_name)
     settings, notes = settings_from_training(training)
@@ -205,6 +209,7 @@ _MODEL_IMPORTS = "import torch\nimport torch.nn as nn\nimport torch.nn.functiona
 _IMPORTS = """\
 import argparse
 import gzip
+import functools
 import math
 import os
 import pickle
@@ -548,3 +553,22 @@ def main(argv=None):
 if __name__ == "__main__":
     main()
 '''
+
+
+@functools.cache
+def _script_names() -> frozenset[str]:
+    """Top-level names the script template defines or imports (a class must not shadow them)."""
+    import ast
+
+    names: set[str] = set()
+    import re
+
+    template = re.sub(r"@[A-Z_]+@", "None", _TEMPLATE.replace("@CLASS@", "Net_"))
+    for node in ast.parse(_IMPORTS + "\n" + template).body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return frozenset(names - {"Net_"})

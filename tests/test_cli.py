@@ -59,3 +59,23 @@ def test_user_errors_are_one_clean_line(args: list[str], words: str, tmp_path: P
     assert out.returncode == 1
     assert "Traceback" not in out.stderr
     assert out.stderr.startswith("netbuilder: error:") and words in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["export", LENET, "-o", "/nonexistent-dir/x.py"], "/nonexistent-dir: no such folder to write into"),
+        (["export", LENET, "-o", "."], ".: is a folder, not a file"),
+        (["autograd", LENET, "-o", "/nonexistent-dir/a.json"], "/nonexistent-dir"),
+        (["export", LENET, "--with-training", "--class-name", "train", "-o", "s.py"],
+         "class name 'train' is already used by the training script"),
+    ],
+)
+def test_unwritable_outputs_and_clashing_names_are_clean_errors(
+        args: list[str], words: str, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("netbuilder: error:") and words in err
+    assert not (tmp_path / "s.py").exists()

@@ -131,3 +131,18 @@ def test_saved_text_is_diff_friendly(tmp_path: Path) -> None:
     save_project(tmp_path / "n.json", load_preset("lenet5-mnist").graph)
     lines = (tmp_path / "n.json").read_text().splitlines()
     assert sum(1 for line in lines if line.strip().startswith('{"id"')) == 13
+
+
+def test_atomic_write_keeps_the_files_permissions(tmp_path: Path) -> None:
+    from core.project import atomic_write
+
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "new.txt", b"x")
+        assert (tmp_path / "new.txt").stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
+        (tmp_path / "shared.txt").write_text("y")
+        os.chmod(tmp_path / "shared.txt", 0o664)
+        atomic_write(tmp_path / "shared.txt", b"z")
+        assert (tmp_path / "shared.txt").stat().st_mode & 0o777 == 0o664
+    finally:
+        os.umask(old)
