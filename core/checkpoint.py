@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import os
 import pickle
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,7 +88,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
             f"{p}: refused to load: the file holds code or objects other than tensors and plain data "
             f"({culprit[:200]}); loading it could run that code. Only load checkpoints you made or trust."
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, AttributeError, TypeError) as e:
+    except Exception as e:  # garbage bytes make the unpickler fail in many ways (IndexError, KeyError, ...)
         raise CheckpointError(f"{p}: not a readable checkpoint ({type(e).__name__}: {str(e)[:200]})") from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise CheckpointError(f"{p}: not a NetBuilder checkpoint")
@@ -110,7 +109,28 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
                      ("config", dict)):
         if not isinstance(obj.get(key), typ):
             raise CheckpointError(f"{p}: the checkpoint's {key!r} is missing or damaged")
+    if obj["epoch"] < 0 or obj["global_step"] < 0:
+        raise CheckpointError(f"{p}: the checkpoint's counters are damaged (negative epoch or step)")
+    history = obj["history"]
+    if not all(isinstance(k, str) and isinstance(v, list) and all(_is_real(x) for x in v)
+               for k, v in history.items()):
+        raise CheckpointError(f"{p}: the checkpoint's metric history is damaged (it must hold lists of numbers)")
     progress = obj.get("progress", {})
+    if not isinstance(progress, dict) or not all(isinstance(k, str) and _is_real(v) for k, v in progress.items()):
+        raise CheckpointError(f"{p}: the checkpoint's progress counters are damaged (they must be numbers)")
+    step_in_epoch = progress.get("step_in_epoch", 0)
+    if not _is_int(step_in_epoch) or step_in_epoch < 0:
+        raise CheckpointError(f"{p}: the checkpoint's step within the epoch is damaged ({step_in_epoch!r})")
+    if not isinstance(obj["rng"].get("torch", None), (torch.Tensor, type(None))):
+        raise CheckpointError(f"{p}: the checkpoint's random-generator state is damaged")
     return Checkpoint(graph, state, obj["optimizer"], obj["rng"], obj["epoch"], obj["global_step"],
-                      {str(k): list(v) for k, v in obj["history"].items()}, obj["config"],
-                      progress if isinstance(progress, dict) else {})
+                      {k: [float(x) for x in v] for k, v in history.items()}, obj["config"], progress)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_real(v: Any) -> bool:
+    """A plain int or float (NaN allowed: an empty test split has a NaN loss); not a bool or a string."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool)

@@ -12,7 +12,11 @@ epoch ``e`` is shuffled with a generator seeded from ``(seed, e)``, so a run res
 (which also restores the global RNG, used by dropout) continues exactly where it stopped.
 
 ``stop()``, ``pause()`` and ``resume()`` may be called from any thread; they set
-:class:`threading.Event` flags checked between steps.
+:class:`threading.Event` flags checked between steps. Each optimisation step with its bookkeeping, and
+each end-of-epoch evaluation, runs under a lock that :meth:`Trainer.save_checkpoint`,
+:meth:`Trainer.evaluate` and :meth:`Trainer.predict` also take: a checkpoint saved from another thread
+(say right after ``pause()``, while the current step is still running) always holds weights, optimizer
+state and counters of one and the same step.
 """
 
 from __future__ import annotations
@@ -208,8 +212,6 @@ class Trainer:
         config.validate()
         self.config = config
         self.graph = graph.copy()
-        if config.threads:
-            torch.set_num_threads(config.threads)
         self.device = resolve_device(config.device)
         self.dataset = dataset if dataset is not None else load_dataset(config.dataset, config.data_dir)
         self.warnings: list[WarningEvent] = []
@@ -268,6 +270,9 @@ class Trainer:
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
+        # held for each step + its bookkeeping and for evaluation; never while paused or while yielding
+        self._lock = threading.RLock()
+        self._correct = torch.zeros((), dtype=torch.int64, device=self.device)  # this epoch's, not yet in _acc
 
     # ------------------------------------------------------------ checks and setup
 
@@ -355,7 +360,8 @@ class Trainer:
         return F.cross_entropy(out, y, reduction=reduction)
 
     def _perm(self, epoch: int) -> torch.Tensor:
-        gen = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
+        # modulo 2**63: any valid seed works, and small seeds keep the shuffles they always had
+        gen = torch.Generator().manual_seed((self.config.seed * 1_000_003 + epoch) % 2**63)
         perm = torch.randperm(len(self.dataset.train_y), generator=gen)
         return perm.to(self.device) if self.device.type != "cpu" else perm
 
@@ -393,6 +399,11 @@ class Trainer:
         return last
 
     def __iter__(self) -> Iterator[TrainEvent]:
+        # torch's thread count is set for the run and put back after it (finished, stopped or failed), so
+        # a run with `threads` does not change the rest of the process
+        threads_before = torch.get_num_threads()
+        if self.config.threads and self.config.threads != threads_before:
+            torch.set_num_threads(self.config.threads)
         try:
             yield from self._events()
         except UserError as e:
@@ -403,7 +414,15 @@ class Trainer:
             yield FailedEvent(f"training failed: {type(e).__name__}: {e}",
                               details={"traceback": traceback.format_exc()})
         finally:
-            self.model.train()
+            with self._lock:
+                self.model.train()
+            if torch.get_num_threads() != threads_before:
+                torch.set_num_threads(threads_before)
+
+    def _fold_correct(self) -> None:
+        """Move this epoch's on-device count of correct predictions into ``_acc`` (one sync)."""
+        self._acc["correct"] += float(self._correct)
+        self._correct.zero_()
 
     def _events(self) -> Iterator[TrainEvent]:
         c = self.config
@@ -415,87 +434,100 @@ class Trainer:
         layers = [self.node_of(n) for n in names]
         hist_p = dict(self._params)[self._hist_name]
         run_steps, run_samples, run_active = 0, 0, 0.0
-        self.model.train()
+        with self._lock:
+            self.model.train()
         while self.epoch < c.epochs:
             ep = self.epoch + 1
             perm = self._perm(ep)
-            if self._step_in_epoch == 0:
-                self._acc = {"loss_sum": 0.0, "correct": 0.0, "seen": 0.0, "seconds": 0.0}
-            correct = torch.zeros((), dtype=torch.int64, device=self.device)
+            with self._lock:
+                if self._step_in_epoch == 0:
+                    self._acc = {"loss_sum": 0.0, "correct": 0.0, "seen": 0.0, "seconds": 0.0}
+                    self._correct.zero_()
             t_last = time.perf_counter()
             for s in range(self._step_in_epoch, self.steps_per_epoch):
                 if self._stop.is_set():
-                    self._acc["correct"] += float(correct)
-                    self._acc["seconds"] += time.perf_counter() - t_last
+                    with self._lock:
+                        self._fold_correct()
+                        self._acc["seconds"] += time.perf_counter() - t_last
                     self._stop.clear()  # consumed: iterating again continues the run
                     yield StoppedEvent(self.epoch, self.global_step)
                     return
                 if not self._running.is_set():
                     self._acc["seconds"] += time.perf_counter() - t_last
-                    while not self._running.wait(0.1):
+                    while not self._running.wait(0.1):  # paused: the lock is free for saves meanwhile
                         pass
                     if self._stop.is_set():
-                        self._acc["correct"] += float(correct)
+                        with self._lock:
+                            self._fold_correct()
                         self._stop.clear()  # consumed: iterating again continues the run
                         yield StoppedEvent(self.epoch, self.global_step)
                         return
                     t_last = time.perf_counter()
                 t0 = time.perf_counter()
-                idx = perm[s * bs:(s + 1) * bs]
-                xb = self._batch(self._train_x[idx])
-                yb = self._train_y[idx]
-                lr = self.lr_at(self.global_step)
-                for g in self.optimizer.param_groups:
-                    g["lr"] = lr
-                out = self.model(xb)
-                loss = self._loss(out, yb)
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()  # type: ignore[no-untyped-call]
-                gstep = self.global_step + 1
-                stats_step = c.stats_every > 0 and gstep % c.stats_every == 0
-                values, gnorms = self._readback(loss, params, c.stats_every > 0)
-                if not all(math.isfinite(v) for v in values):
-                    yield self._non_finite(xb, yb, values, ep, s + 1, lr)
+                events: list[TrainEvent] = []
+                # the step and its bookkeeping as one unit: a save from another thread sees all or none of it
+                with self._lock:
+                    idx = perm[s * bs:(s + 1) * bs]
+                    xb = self._batch(self._train_x[idx])
+                    yb = self._train_y[idx]
+                    lr = self.lr_at(self.global_step)
+                    for g in self.optimizer.param_groups:
+                        g["lr"] = lr
+                    out = self.model(xb)
+                    loss = self._loss(out, yb)
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()  # type: ignore[no-untyped-call]
+                    gstep = self.global_step + 1
+                    stats_step = c.stats_every > 0 and gstep % c.stats_every == 0
+                    values, gnorms = self._readback(loss, params, c.stats_every > 0)
+                    if not all(math.isfinite(v) for v in values):
+                        failed = self._non_finite(xb, yb, values, ep, s + 1, lr)
+                    else:
+                        failed = None
+                        before = [p.detach().clone() for p in params] if stats_step else None
+                        self.optimizer.step()
+                        self._correct += (out.detach().argmax(1) == yb).sum()
+                        n = len(idx)
+                        self._acc["loss_sum"] += values[0] * n
+                        self._acc["seen"] += n
+                        self.global_step = gstep
+                        self._step_in_epoch = s + 1
+                        self.history["step_loss"].append(values[0])
+                        self.history["lr"].append(lr)
+                        now = time.perf_counter()
+                        run_active += now - t0
+                        run_steps += 1
+                        run_samples += n
+                        per_step = run_active / run_steps
+                        events.append(StepEvent(ep, s + 1, self.steps_per_epoch, gstep, total_steps, values[0], lr,
+                                                run_samples / run_active if run_active > 0 else 0.0,
+                                                per_step * (total_steps - gstep)))
+                        if stats_step and gnorms is not None and before is not None:
+                            events.append(self._grad_stats(gstep, names, layers, params, gnorms, before))
+                        if c.histogram_every > 0 and gstep % c.histogram_every == 0 and hist_p.grad is not None:
+                            events.append(self._histogram(gstep, hist_p.grad))
+                if failed is not None:
+                    yield failed
                     return
-                before = [p.detach().clone() for p in params] if stats_step else None
-                self.optimizer.step()
-                correct += (out.detach().argmax(1) == yb).sum()
-                n = len(idx)
-                self._acc["loss_sum"] += values[0] * n
-                self._acc["seen"] += n
-                self.global_step = gstep
-                self._step_in_epoch = s + 1
-                self.history["step_loss"].append(values[0])
-                self.history["lr"].append(lr)
-                now = time.perf_counter()
-                run_active += now - t0
-                run_steps += 1
-                run_samples += n
-                per_step = run_active / run_steps
-                yield StepEvent(ep, s + 1, self.steps_per_epoch, gstep, total_steps, values[0], lr,
-                                run_samples / run_active if run_active > 0 else 0.0,
-                                per_step * (total_steps - gstep))
-                if stats_step and gnorms is not None and before is not None:
-                    yield self._grad_stats(gstep, names, layers, params, gnorms, before)
-                if c.histogram_every > 0 and gstep % c.histogram_every == 0 and hist_p.grad is not None:
-                    yield self._histogram(gstep, hist_p.grad)
+                yield from events
                 # time spent by the consumer between steps counts to the epoch, not to throughput
-            self._acc["correct"] += float(correct)
-            self._acc["seconds"] += time.perf_counter() - t_last
-            t_eval = time.perf_counter()
-            ev = self.evaluate()
-            seconds = self._acc["seconds"] + time.perf_counter() - t_eval
-            seen = max(1.0, self._acc["seen"])
-            train_loss, train_acc = self._acc["loss_sum"] / seen, self._acc["correct"] / seen
-            self.epoch = ep
-            self._step_in_epoch = 0
-            self._train_seconds += seconds
-            h = self.history
-            h["train_loss"].append(train_loss)
-            h["train_accuracy"].append(train_acc)
-            h["test_loss"].append(ev.loss)
-            h["test_accuracy"].append(ev.accuracy)
-            h["epoch_seconds"].append(seconds)
+            with self._lock:
+                self._fold_correct()
+                self._acc["seconds"] += time.perf_counter() - t_last
+                t_eval = time.perf_counter()
+                ev = self.evaluate()
+                seconds = self._acc["seconds"] + time.perf_counter() - t_eval
+                seen = max(1.0, self._acc["seen"])
+                train_loss, train_acc = self._acc["loss_sum"] / seen, self._acc["correct"] / seen
+                self.epoch = ep
+                self._step_in_epoch = 0
+                self._train_seconds += seconds
+                h = self.history
+                h["train_loss"].append(train_loss)
+                h["train_accuracy"].append(train_acc)
+                h["test_loss"].append(ev.loss)
+                h["test_accuracy"].append(ev.accuracy)
+                h["epoch_seconds"].append(seconds)
             yield EpochEvent(ep, train_loss, train_acc, ev.loss, ev.accuracy, seconds, ev.confusion,
                              ev.misclassified, ev.predictions)
             if self._stop.is_set() and self.epoch < c.epochs:
@@ -506,6 +538,9 @@ class Trainer:
         seconds = self._train_seconds
         per_epoch = min(len(self.dataset.train_y), self.steps_per_epoch * bs)
         sps = per_epoch * len(h["epoch_seconds"]) / seconds if seconds > 0 else 0.0
+        # a stop that came during the last step or evaluation is moot: the run finished. Clear it, or
+        # continuing with more epochs (the GUI's Continue) would stop at once.
+        self._stop.clear()
         yield FinishedEvent({k: list(v) for k, v in h.items()}, h["test_accuracy"][-1] if h["test_accuracy"] else 0.0,
                             h["test_loss"][-1] if h["test_loss"] else 0.0, seconds, sps)
 
@@ -606,7 +641,13 @@ class Trainer:
 
     def evaluate(self, split: str = "test") -> Evaluation:
         """Loss, accuracy, confusion matrix [true][predicted] and misclassified indices (with their predicted
-        classes, at most :data:`MAX_MISCLASSIFIED`) over a whole split, in large batches, in inference mode."""
+        classes, at most :data:`MAX_MISCLASSIFIED`) over a whole split, in large batches, in inference mode.
+        Safe from another thread during a run: it waits for the current step (it switches the model to eval
+        mode, which must not leak into a training step)."""
+        with self._lock:
+            return self._evaluate(split)
+
+    def _evaluate(self, split: str) -> Evaluation:
         ds = self.dataset
         x, y = (ds.test_x, ds.test_y) if split == "test" else (ds.train_x, ds.train_y)
         k = ds.num_classes
@@ -645,15 +686,17 @@ class Trainer:
 
     def predict(self, images: torch.Tensor) -> torch.Tensor:
         """Class probabilities (softmax, N×K, on the CPU) for images in the dataset's raw scale: uint8
-        0..255 or float 0..1, N×C×H×W or one C×H×W image. Fitting and normalisation as in training."""
+        0..255 or float 0..1, N×C×H×W or one C×H×W image. Fitting and normalisation as in training.
+        Safe from another thread during a run (it waits for the current step)."""
         x = images if images.dim() == 4 else images.unsqueeze(0)
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with torch.inference_mode():
-                out = self.model(self._batch(x))
-        finally:
-            self.model.train(was_training)
+        with self._lock:
+            was_training = self.model.training
+            self.model.eval()
+            try:
+                with torch.inference_mode():
+                    out = self.model(self._batch(x))
+            finally:
+                self.model.train(was_training)
         return torch.softmax(out.float(), dim=1).cpu()
 
     # ------------------------------------------------------------ checkpoints
@@ -665,12 +708,16 @@ class Trainer:
         return rng
 
     def save_checkpoint(self, path: str) -> None:
-        """Save everything needed to resume exactly (see :mod:`core.checkpoint`)."""
-        save_checkpoint(path, graph=self.graph, state_dict=self.model.state_dict(),
-                        optimizer_state=self.optimizer.state_dict(), rng=self._rng_state(), epoch=self.epoch,
-                        global_step=self.global_step, history=self.history, config=self.config.to_dict(),
-                        progress={"step_in_epoch": self._step_in_epoch, "train_seconds": self._train_seconds,
-                                  **self._acc})
+        """Save everything needed to resume exactly (see :mod:`core.checkpoint`). Safe from another thread
+        during a run, paused or not: it waits for the current step to finish, so the weights, optimizer
+        state, RNG and counters all belong to the same step."""
+        with self._lock:
+            acc = {**self._acc, "correct": self._acc["correct"] + float(self._correct)}
+            save_checkpoint(path, graph=self.graph, state_dict=self.model.state_dict(),
+                            optimizer_state=self.optimizer.state_dict(), rng=self._rng_state(), epoch=self.epoch,
+                            global_step=self.global_step, history=self.history, config=self.config.to_dict(),
+                            progress={"step_in_epoch": self._step_in_epoch, "train_seconds": self._train_seconds,
+                                      **acc})
 
     @classmethod
     def from_checkpoint(cls, path: str, dataset: Dataset | None = None, config: TrainConfig | None = None) -> Trainer:
@@ -684,21 +731,64 @@ class Trainer:
         except RuntimeError as e:
             raise CheckpointError(
                 f"{path}: the stored weights do not fit the stored network ({str(e)[:300]})") from None
-        try:
-            trainer.optimizer.load_state_dict(ck.optimizer_state)
-        except (ValueError, KeyError, RuntimeError):
-            trainer.warnings.append(WarningEvent(
-                f"the optimizer state in {path} does not fit the {cfg.optimizer} optimizer; it starts afresh"))
+        trainer._load_optimizer(path, ck.optimizer_state, ck.config.get("optimizer"))
         trainer.epoch, trainer.global_step = ck.epoch, ck.global_step
         trainer.history = {**_new_history(), **{k: [float(v) for v in vs] for k, vs in ck.history.items()}}
         prog = ck.progress
         step_in_epoch = int(prog.get("step_in_epoch", 0))
-        trainer._step_in_epoch = step_in_epoch if step_in_epoch < trainer.steps_per_epoch else 0
+        if step_in_epoch > 0:
+            trainer._check_mid_epoch(path, step_in_epoch, ck.config)
+        trainer._step_in_epoch = step_in_epoch
         trainer._train_seconds = float(prog.get("train_seconds", 0.0))
         trainer._acc = {k: float(prog.get(k, 0.0)) for k in ("loss_sum", "correct", "seen", "seconds")}
         rng = ck.rng
-        if isinstance(rng.get("torch"), torch.Tensor):
-            torch.set_rng_state(rng["torch"])
-        if trainer.device.type == "cuda" and isinstance(rng.get("cuda"), list):
-            torch.cuda.set_rng_state_all(rng["cuda"])
+        try:
+            if isinstance(rng.get("torch"), torch.Tensor):
+                torch.set_rng_state(rng["torch"])
+            if trainer.device.type == "cuda" and isinstance(rng.get("cuda"), list):
+                torch.cuda.set_rng_state_all(rng["cuda"])
+        except (RuntimeError, TypeError, ValueError) as e:
+            raise CheckpointError(f"{path}: the checkpoint's random-generator state is damaged "
+                                  f"({str(e)[:200]})") from None
         return trainer
+
+    def _load_optimizer(self, path: str, state: dict[str, Any], saved_name: Any) -> None:
+        """Restore the optimizer state when it belongs to the same optimizer, else start it afresh with a
+        warning. The settings of this run (momentum, weight decay, Nesterov) win over the stored ones."""
+        c = self.config
+        if isinstance(saved_name, str) and saved_name.strip().lower() != c.optimizer:
+            self.warnings.append(WarningEvent(
+                f"{path} was trained with the {saved_name} optimizer; its state (momentum buffers, running "
+                f"averages) does not carry over to {c.optimizer}, which starts afresh"))
+            return
+        try:
+            self.optimizer.load_state_dict(state)
+        except (ValueError, KeyError, RuntimeError, TypeError, AttributeError, IndexError):
+            # a failed load can leave the optimizer half-restored: build it again
+            self.optimizer = self._make_optimizer()
+            self.warnings.append(WarningEvent(
+                f"the optimizer state in {path} does not fit the {c.optimizer} optimizer; it starts afresh"))
+            return
+        # load_state_dict restores the stored param_groups; the learning rate is set every step by the
+        # schedule, the other settings come from this run's config
+        for g in self.optimizer.param_groups:
+            for key in ("momentum", "weight_decay", "nesterov"):
+                if key in g:
+                    g[key] = getattr(c, key)
+
+    def _check_mid_epoch(self, path: str, step_in_epoch: int, saved: Mapping[str, Any]) -> None:
+        """A run stopped inside an epoch continues from its position in that epoch's shuffle, which is
+        counted in batches: it needs the same batch size, and the epoch must not already be over."""
+        c = self.config
+        saved_bs = saved.get("batch_size")
+        if saved_bs != c.batch_size:
+            raise TrainError(
+                f"{path} was saved in the middle of epoch {self.epoch + 1} (after step {step_in_epoch}) with "
+                f"batch size {saved_bs}; continue it with batch size {saved_bs}, or change the batch size "
+                f"after a checkpoint saved at the end of an epoch", field="batch_size")
+        if step_in_epoch > self.steps_per_epoch:
+            raise TrainError(
+                f"{path} was saved after step {step_in_epoch} of epoch {self.epoch + 1}, but these settings "
+                f"allow only {self.steps_per_epoch} step(s) per epoch (limit_steps {c.limit_steps}); raise "
+                f"limit_steps to at least {step_in_epoch}, or change it after a checkpoint saved at the end "
+                f"of an epoch", field="limit_steps")

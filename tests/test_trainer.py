@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import pickle
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -428,3 +429,184 @@ def test_fast_batch_path_matches_prepare_images(sample):
     fast = t._batch(sample.train_x[:300])
     assert fast.is_contiguous(memory_format=torch.channels_last)
     assert torch.allclose(fast, prepare_images(sample.train_x[:300], sample, (1, 28, 28), "none"), atol=1e-5)
+
+
+# ---------------------------------------------------------------- reviewed bugs: resume, pause+save, stop, tampering
+
+
+def test_resume_with_another_optimizer_or_new_settings(sample, tmp_path):
+    ds = sample.subset(640, 200)
+    path = str(tmp_path / "sgd.ckpt")
+    t = Trainer(lenet(), cfg(epochs=1, limit_steps=3), ds)  # SGD with momentum 0.9
+    t.run()
+    t.save_checkpoint(path)
+    adam = Trainer.from_checkpoint(path, ds, cfg(epochs=2, limit_steps=3, optimizer="adam", lr=0.001))
+    assert isinstance(adam.optimizer, torch.optim.Adam)
+    evs = events_of(adam)
+    assert any(isinstance(e, WarningEvent) and "sgd" in e.message and "adam" in e.message for e in evs)
+    assert isinstance(evs[-1], FinishedEvent) and adam.global_step == 6
+    # the same optimizer keeps its state, but this run's settings win over the stored ones
+    sgd = Trainer.from_checkpoint(path, ds, cfg(epochs=2, limit_steps=3, momentum=0.5, weight_decay=0.01,
+                                                nesterov=True))
+    assert not sgd.warnings and sgd.optimizer.state  # momentum buffers restored
+    for g in sgd.optimizer.param_groups:
+        assert g["momentum"] == 0.5 and g["weight_decay"] == 0.01 and g["nesterov"] is True
+    assert isinstance(sgd.run(), FinishedEvent)
+
+
+def _tamper(src: Path, dst: Path, change) -> str:
+    obj = torch.load(src, weights_only=True)
+    change(obj)
+    torch.save(obj, dst)
+    return str(dst)
+
+
+def test_unfit_optimizer_state_starts_afresh(sample, tmp_path):
+    ds = sample.subset(640, 200)
+    t = Trainer(lenet(), cfg(epochs=1, limit_steps=2), ds)
+    t.run()
+    t.save_checkpoint(str(tmp_path / "c.ckpt"))
+    path = _tamper(tmp_path / "c.ckpt", tmp_path / "bad.ckpt",
+                   lambda o: o.update(optimizer={"state": {}, "param_groups": 5}))  # TypeError inside torch
+    r = Trainer.from_checkpoint(path, ds, cfg(epochs=2, limit_steps=2))
+    assert any("starts afresh" in w.message for w in r.warnings)
+    assert isinstance(r.optimizer, torch.optim.SGD) and r.optimizer.param_groups[0]["momentum"] == 0.9
+    assert isinstance(r.run(), FinishedEvent)
+
+
+@pytest.mark.parametrize("damage, match", [
+    (lambda o: o["rng"].update(torch=torch.zeros(10, dtype=torch.uint8)), "random-generator"),
+    (lambda o: o["rng"].update(torch=torch.zeros(5056)), "random-generator"),
+    (lambda o: o["rng"].update(torch=[1, 2]), "random-generator"),
+    (lambda o: o["history"].update(test_accuracy=["high"]), "history"),
+    (lambda o: o.update(history={"step_loss": 3}), "history"),
+    (lambda o: o["progress"].update(step_in_epoch="abc"), "progress counters"),
+    (lambda o: o["progress"].update(step_in_epoch=2.5), "step within the epoch"),
+    (lambda o: o["progress"].update(loss_sum="many"), "progress"),
+    (lambda o: o.update(global_step=-4), "counters"),
+])
+def test_tampered_checkpoint_is_a_clean_error(sample, tmp_path, damage, match):
+    ds = sample.subset(640, 200)
+    t = Trainer(lenet(), cfg(epochs=1, limit_steps=2), ds)
+    t.run()
+    t.save_checkpoint(str(tmp_path / "c.ckpt"))
+    path = _tamper(tmp_path / "c.ckpt", tmp_path / "bad.ckpt", damage)
+    with pytest.raises(CheckpointError, match=match) as e:
+        Trainer.from_checkpoint(path, ds)
+    assert path in str(e.value)
+
+
+def test_save_right_after_pause_holds_one_consistent_step(sample, tmp_path):
+    """Pause returns at once, while the current step may still run; a save made then (the GUI allows it)
+    must wait for that step, so weights, optimizer state and counters belong together."""
+    ds = sample.subset(1280, 300)
+    config = cfg(epochs=1, limit_steps=12)
+    whole = Trainer(lenet(), config, ds)
+    whole.run()
+
+    t = Trainer(lenet(), config, ds)
+    weights_after: dict[int, dict[str, torch.Tensor]] = {}
+    in_step4 = threading.Event()
+    original = t.optimizer.step
+
+    def slow_step(*args, **kwargs):
+        result = original(*args, **kwargs)
+        n = len(weights_after) + 1
+        weights_after[n] = {k: v.detach().clone() for k, v in t.model.state_dict().items()}
+        if n == 4:
+            in_step4.set()
+            time.sleep(0.3)  # widen the window: step 4's bookkeeping is still to come
+        return result
+
+    t.optimizer.step = slow_step
+    worker = threading.Thread(target=lambda: list(t))
+    worker.start()
+    assert in_step4.wait(30)
+    t.pause()
+    path = tmp_path / "paused.ckpt"
+    t.save_checkpoint(str(path))
+    t.stop()
+    worker.join(30)
+    assert not worker.is_alive()
+    ck = load_checkpoint(path)
+    assert ck.global_step == len(ck.history["step_loss"]) == ck.progress["step_in_epoch"]
+    for k, v in weights_after[ck.global_step].items():
+        assert torch.equal(ck.state_dict[k], v), k
+    resumed = Trainer.from_checkpoint(str(path), ds)
+    assert isinstance(resumed.run(), FinishedEvent)
+    _equal_runs(whole, resumed)  # train accuracy included: the epoch's correct count was saved too
+
+
+def test_save_between_last_step_and_evaluation_resumes_exactly(sample, tmp_path):
+    ds = sample.subset(1280, 300)
+    config = cfg(epochs=2, limit_steps=8)
+    whole = Trainer(lenet(), config, ds)
+    whole.run()
+    t = Trainer(lenet(), config, ds)
+    path = str(tmp_path / "c.ckpt")
+    for ev in t:
+        if isinstance(ev, StepEvent) and ev.global_step == 8:  # last step of epoch 1, not yet evaluated
+            t.save_checkpoint(path)
+            t.stop()
+    resumed = Trainer.from_checkpoint(path, ds)
+    assert resumed.epoch == 0 and resumed.global_step == 8
+    assert isinstance(resumed.run(), FinishedEvent)
+    _equal_runs(whole, resumed)
+
+
+def test_stop_during_the_last_step_does_not_outlive_the_run(sample):
+    t = Trainer(lenet(), cfg(epochs=1, limit_steps=3), sample.subset(640, 200))
+    evs = []
+    for ev in t:
+        evs.append(ev)
+        if isinstance(ev, StepEvent) and ev.step == 3:
+            t.stop()  # too late: the evaluation and the finish follow anyway
+    assert isinstance(evs[-1], FinishedEvent)
+    t.config.epochs = 2  # the GUI's Continue
+    rest = events_of(t)
+    assert isinstance(rest[-1], FinishedEvent) and t.epoch == 2 and t.global_step == 6
+
+
+def test_mid_epoch_resume_needs_the_same_batch_size(sample, tmp_path):
+    ds = sample.subset(1280, 300)
+    t = Trainer(lenet(), cfg(epochs=1, limit_steps=10), ds)
+    for ev in t:
+        if isinstance(ev, StepEvent) and ev.global_step == 6:
+            t.stop()
+    path = str(tmp_path / "c.ckpt")
+    t.save_checkpoint(path)
+    with pytest.raises(TrainError, match="batch size 64") as e:
+        Trainer.from_checkpoint(path, ds, cfg(epochs=1, limit_steps=10, batch_size=32))
+    assert e.value.field == "batch_size"
+    with pytest.raises(TrainError, match="limit_steps to at least 6") as e:
+        Trainer.from_checkpoint(path, ds, cfg(epochs=1, limit_steps=4))
+    assert e.value.field == "limit_steps"
+    more = Trainer.from_checkpoint(path, ds, cfg(epochs=1, limit_steps=12))  # the epoch goes on at step 7
+    assert isinstance(more.run(), FinishedEvent) and more.global_step == 12
+    # at an epoch's end any batch size will do
+    t2 = Trainer(lenet(), cfg(epochs=1, limit_steps=3), ds)
+    t2.run()
+    t2.save_checkpoint(path)
+    other = Trainer.from_checkpoint(path, ds, cfg(epochs=2, limit_steps=3, batch_size=32))
+    assert isinstance(other.run(), FinishedEvent) and other.global_step == 6
+
+
+def test_largest_seed_trains_and_small_seeds_keep_their_shuffle(sample):
+    ds = sample.subset(640, 200)
+    big = Trainer(lenet(), cfg(epochs=1, limit_steps=2, seed=2**63 - 1), ds)
+    assert isinstance(big.run(), FinishedEvent)
+    small = Trainer(lenet(), cfg(seed=7), ds)
+    expected = torch.randperm(640, generator=torch.Generator().manual_seed(7 * 1_000_003 + 3))
+    assert torch.equal(small._perm(3), expected)
+
+
+def test_threads_apply_to_the_run_only(sample):
+    ds = sample.subset(640, 200)
+    torch.set_num_threads(1)
+    t = Trainer(lenet(), cfg(epochs=1, limit_steps=2, threads=2), ds)
+    assert torch.get_num_threads() == 1
+    during = [torch.get_num_threads() for ev in t if isinstance(ev, StepEvent)]
+    assert during == [2, 2] and torch.get_num_threads() == 1
+    stopped = Trainer(lenet(), cfg(epochs=1, limit_steps=2, threads=2), ds)
+    stopped.stop()
+    assert isinstance(events_of(stopped)[-1], StoppedEvent) and torch.get_num_threads() == 1
