@@ -2,7 +2,8 @@
 
 Settings come from the built-in defaults, then the project file's "training" object, then the
 command line (or, with --resume, from the checkpoint, then the command line). Progress goes to stderr;
---json prints one final JSON object on stdout. Ctrl-C stops after the current step (and saves with
+--json prints one final JSON object on stdout whatever the outcome, with "status" "finished", "stopped"
+or "failed" (then "error" holds the message). Ctrl-C stops after the current step (and saves with
 --save); a second Ctrl-C aborts.
 """
 
@@ -11,9 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
 from core.errors import UserError
@@ -127,13 +130,45 @@ class ProgressBar:
         self.stream.flush()
 
 
+def _check_save_path(save: str) -> None:
+    """Refuse a --save path that cannot be written before training, not after a whole epoch."""
+    p = Path(save).expanduser()
+    folder = p.parent
+    if p.is_dir():
+        raise UserError(f"--save {save}: that is a folder; give a file name such as {p / 'run.ckpt'}")
+    if not folder.is_dir():
+        raise UserError(f"--save {save}: the folder {folder} does not exist; create it or save elsewhere")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"--save {save}: the folder {folder} is not writable; save elsewhere")
+
+
+def _print_json(obj: dict[str, Any]) -> None:
+    json.dump(obj, sys.stdout)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run ``netbuilder train``; returns the exit status (0 finished, 1 failed, 130 stopped by Ctrl-C)."""
+    """Run ``netbuilder train``; returns the exit status (0 finished, 1 failed, 130 stopped by Ctrl-C).
+    With ``--json`` a failure raised as a :class:`UserError` still prints the final object (status
+    "failed") before it propagates to the usual error line."""
+    try:
+        return _run(args)
+    except UserError as e:
+        if getattr(args, "json", False):
+            _print_json({"status": "failed", "error": str(e), "node": getattr(e, "node", None),
+                         "field": getattr(e, "field", None)})
+        raise
+
+
+def _run(args: argparse.Namespace) -> int:
     from core.data import load_dataset
     from core.project import load_project, to_dict
     from core.trainer import Trainer
 
     err = sys.stderr
+    if args.save:
+        _check_save_path(args.save)
     if args.resume:
         from core.checkpoint import load_checkpoint
 
@@ -203,6 +238,20 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+    def summary(status: str) -> dict[str, Any]:
+        h = trainer.history
+        return {
+            "status": status,
+            "epochs": trainer.epoch,
+            "global_step": trainer.global_step,
+            "history": {k: list(v) for k, v in h.items()},
+            "config": config.to_dict(),
+            "device": str(trainer.device),
+            "dataset": {"name": dataset.name, "source": dataset.source, "train": len(dataset.train_y),
+                        "test": len(dataset.test_y)},
+            "checkpoint": args.save if args.save and Path(args.save).is_file() else None,
+        }
+
     if isinstance(last, StoppedEvent):
         if args.save:
             trainer.save_checkpoint(args.save)
@@ -210,9 +259,13 @@ def run(args: argparse.Namespace) -> int:
                      f"(continue with --resume {args.save})")
         else:
             bar.line(f"stopped at epoch {last.epoch}, step {last.global_step}")
+        if args.json:
+            _print_json(summary("stopped"))
         return 130
     if isinstance(last, FailedEvent):
         bar.line(f"netbuilder: error: {last.message}")
+        if args.json:
+            _print_json({**summary("failed"), "error": last.message, "node": last.node})
         return 1
     assert isinstance(last, FinishedEvent)
     if args.save:
@@ -222,20 +275,14 @@ def run(args: argparse.Namespace) -> int:
                  f"{last.train_seconds:.1f} s, {last.samples_per_second:,.0f} samples/s"
                  + (f"; saved {args.save}" if args.save else ""))
     if args.json:
-        out = {
+        _print_json({
+            **summary("finished"),
             "test_accuracy": last.test_accuracy,
             "test_loss": last.test_loss,
             "train_seconds": last.train_seconds,
             "samples_per_second": last.samples_per_second,
-            "epochs": trainer.epoch,
             "history": last.history,
-            "config": config.to_dict(),
-            "device": str(trainer.device),
-            "dataset": {"name": dataset.name, "source": dataset.source, "train": len(dataset.train_y),
-                        "test": len(dataset.test_y)},
-        }
-        json.dump(out, sys.stdout)
-        sys.stdout.write("\n")
+        })
     return 0
 
 

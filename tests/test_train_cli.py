@@ -123,3 +123,62 @@ def test_console_script_end_to_end(tmp_path):
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["epochs"] == 1
+
+
+def test_unwritable_save_path_is_refused_before_training(tmp_path, capsys):
+    for bad in (tmp_path / "no" / "such" / "dir" / "ck.pt", tmp_path):
+        rc = main(["train", LENET5, *FAST, "--epochs", "1", "--limit-steps", "2", "--save", str(bad)])
+        err = capsys.readouterr().err
+        assert rc == 1 and err.startswith("netbuilder: error: --save") and "epoch 1/1" not in err
+    (tmp_path / "file.txt").write_text("x")
+    rc = main(["train", LENET5, *FAST, "--epochs", "1", "--save", str(tmp_path / "file.txt" / "ck.pt")])
+    assert rc == 1 and "does not exist" in capsys.readouterr().err
+
+
+def test_json_for_a_stopped_run(tmp_path, monkeypatch, capsys):
+    import signal
+
+    from core import train_cli
+
+    def ctrl_c_on_first_step(self, ev):
+        if ev.global_step == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # the handler asks the trainer to stop
+
+    monkeypatch.setattr(train_cli.ProgressBar, "step", ctrl_c_on_first_step)
+    ckpt = tmp_path / "run.ckpt"
+    rc = main(["train", LENET5, *FAST, "--epochs", "1", "--limit-steps", "20", "--json", "--save", str(ckpt)])
+    out, err = capsys.readouterr()
+    assert rc == 130 and "stopped at epoch 0" in err
+    result = json.loads(out)
+    assert result["status"] == "stopped" and result["checkpoint"] == str(ckpt) and ckpt.is_file()
+    assert 3 <= result["global_step"] < 20 and len(result["history"]["step_loss"]) == result["global_step"]
+
+
+def test_json_for_failed_runs(tmp_path, capsys):
+    from core.graph import Graph
+
+    g = Graph("linear")
+    g.add_node("Input", "input", {"shape": [1, 28, 28]})
+    g.add_node("Flatten", "flatten")
+    g.add_node("Linear", "fc", {"out_features": 10})
+    g.connect("input", "flatten")
+    g.connect("flatten", "fc")
+    save_project(tmp_path / "linear.json", g)
+    rc = main(["train", str(tmp_path / "linear.json"), *FAST, "--epochs", "1", "--lr", "100", "--loss", "mse",
+               "--momentum", "0", "--schedule", "none", "--quiet", "--json"])
+    out, err = capsys.readouterr()
+    result = json.loads(out)
+    assert rc == 1 and result["status"] == "failed" and "training stopped at epoch 1" in result["error"]
+    assert result["node"] == "fc" and "netbuilder: error:" in err
+    # a failure before training (the model does not fit the data) prints the object too
+    rc = main(["train", TUTORIAL, *FAST, "--epochs", "1", "--json"])
+    out, err = capsys.readouterr()
+    result = json.loads(out)
+    assert rc == 1 and result["status"] == "failed" and "1×32×32" in result["error"]
+    assert err.startswith("netbuilder: error: ")
+
+
+def test_json_for_a_finished_run_has_a_status(capsys):
+    rc = main(["train", LENET5, *FAST, "--epochs", "1", "--limit-steps", "3", "--json", "--quiet"])
+    result = json.loads(capsys.readouterr().out)
+    assert rc == 0 and result["status"] == "finished" and result["epochs"] == 1 and result["global_step"] == 3
