@@ -23,7 +23,7 @@ def run(file: str | None, screenshot: str | None = None) -> int:
 
     import core.codegen  # noqa: F401  (imports torch: the heavy part)
     from core.errors import UserError
-    from core.project import presets_dir
+    from core.project import load_project, presets_dir
     from gui import theme
     from gui.autosave import find_recoveries
     from gui.main_window import MainWindow
@@ -40,13 +40,16 @@ def run(file: str | None, screenshot: str | None = None) -> int:
     theme.apply(None)
     theme.follow_system()
 
-    window = MainWindow()
-    panels = install_all(window)
-    if screenshot:
-        window.resize(1600, 1000)
     if file:
         if not Path(file).exists():
             raise UserError(f"{file}: no such file")
+        if screenshot:
+            load_project(file)  # offscreen nobody can answer an error dialog: fail as a command
+    window = MainWindow()
+    if screenshot:
+        window.resize(1600, 1000)  # before the docks go in, so no tab bar keeps a stale geometry
+    panels = install_all(window)
+    if file:
         if not window.open_path(file):
             window.shutdown()
             return 1

@@ -352,6 +352,7 @@ class MainWindow(QMainWindow):
         """Load an autosaved project; it stays marked modified until saved."""
         self._load(rec.project.graph, rec.project.training, rec.path)
         self.document.undo_stack.resetClean()
+        self.autosaver.save_now()  # a second crash within the next minute must not lose it
         rec.file.unlink(missing_ok=True)
         self._update_title()
         self.status("Restored unsaved work from the autosave — save it to keep it")
@@ -744,6 +745,8 @@ class MainWindow(QMainWindow):
 
     def _on_locked(self, locked: bool) -> None:
         self.palette.setEnabled(not locked)
+        # clicking a History row calls setIndex() directly, past commands.execute's lock check
+        self.history_view.setEnabled(not locked)
         self._update_actions()
         if locked:
             self.status("Editing is locked while training")

@@ -57,10 +57,18 @@ def install_all(window: Any) -> Panels:
             act.triggered.connect(lambda _=False, n=ids[0]: conv_walk_view.open_conv_walk(window, n))
 
     window.node_menu_providers.append(conv_walk_entry)
-    # A checkpoint loaded in the training panel also feeds the weights view.
-    training.trainer_changed.connect(
-        lambda t: t is not None and not training.active and weights.set_model(
-            t.model, t.dataset, t.graph, "the loaded checkpoint", t.config.fit_input))
+    def on_trainer_changed(t: Any) -> None:
+        if t is None:  # a new project or a new run: nothing may show the previous model any more
+            autograd.set_model(None)
+            weights.set_model(None)
+            stepthrough.set_model(None)
+            gradients.set_model(None)
+            gradients.reset()
+            window.teaching_model = window.teaching_image = None
+        elif not training.active:  # a checkpoint loaded in the training panel
+            weights.set_model(t.model, t.dataset, t.graph, "the loaded checkpoint", t.config.fit_input)
+
+    training.trainer_changed.connect(on_trainer_changed)
     file_actions.install(window, training)
     _arrange_docks(window)
     return Panels(training, autograd, gradients, weights, explain, stepthrough)

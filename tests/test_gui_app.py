@@ -225,3 +225,42 @@ def test_screenshot_command_renders_the_whole_app(tmp_path: Path) -> None:
 
     img = QImage(str(out))
     assert img.width() >= 1200 and img.height() >= 800
+
+
+def test_history_view_obeys_the_training_lock(app_window) -> None:
+    w, _ = app_window
+    from gui import commands
+
+    commands.execute(w.document, commands.SetParams(w.document, "conv1", {"out_channels": 8}))
+    w.document.set_locked(True)
+    assert not w.history_view.isEnabled()  # a click on a row would undo past the lock
+    w.document.set_locked(False)
+    assert w.history_view.isEnabled()
+
+
+def test_views_forget_the_previous_model_on_a_new_project(app_window) -> None:
+    from core.trainer import TrainConfig, Trainer
+
+    w, panels = app_window
+    trainer = Trainer(w.document.graph, TrainConfig(dataset="sample", threads=1))
+    panels.training._set_trainer(trainer)  # as after a run or a loaded checkpoint
+    panels.autograd.set_model(trainer.model, trainer.dataset)
+    w.teaching_model = trainer.model
+    assert panels.weights.model is trainer.model
+    assert panels.autograd.input_box.findData("batch") >= 0
+    w.open_template(presets_dir() / "lenet-tutorial.json")
+    for _ in range(3):
+        QApplication.processEvents()
+    assert panels.training.trainer is None
+    assert panels.autograd.input_box.findData("batch") < 0
+    assert panels.weights.model is None and w.teaching_model is None
+    assert panels.autograd.refresh()  # the 32×32 network works with a random input again
+
+
+def test_screenshot_of_a_corrupt_file_fails_fast(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("not json")
+    env = {**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen", "NETBUILDER_CONFIG_DIR": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-m", "core.cli", "--screenshot", str(tmp_path / "x.png"), str(bad)],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "invalid JSON" in r.stderr and not (tmp_path / "x.png").exists()
