@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QUndoCommand
 from PySide6.QtWidgets import (
     QComboBox,
@@ -56,7 +56,14 @@ from core.train_events import EpochEvent, FailedEvent, FinishedEvent, StepEvent,
 from core.trainer import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig, Trainer, resolve_device
 from gui.results_views import ResultsView
 from gui.training_plots import TrainingPlots
-from gui.training_worker import TaskWorker, TrainingWorker, WorkerThread, choose_threads, prepare_process
+from gui.training_worker import (
+    TaskCancelled,
+    TaskWorker,
+    TrainingWorker,
+    WorkerThread,
+    choose_threads,
+    prepare_process,
+)
 from gui.try_it import TryItView
 
 if TYPE_CHECKING:
@@ -72,6 +79,8 @@ KNOWN_SHAPES = {"sample": (1, 28, 28), "mnist": (1, 28, 28), "fashion-mnist": (1
 PRETTY = {"sample": "the MNIST sample", "mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
 CHECKPOINT_SUFFIX = ".ckpt"
 STOP_WAIT_MS = 1000
+CANCEL_WAIT_MS = 3000  # a cancelled download stops at its next chunk; the close waits this long for it
+TASK_EXIT_WAIT_MS = 35_000  # at exit: longer than a stalled download's socket timeout (30 s)
 # settings the panel edits; the rest of TrainConfig is kept as found in the project file
 EDITED = ("dataset", "data_dir", "optimizer", "lr", "momentum", "weight_decay", "batch_size", "epochs", "loss",
           "schedule", "seed", "device", "limit_steps", "fit_input")
@@ -244,9 +253,16 @@ class TrainingPanel(QWidget):
         # Weights a new run starts from (an opened checkpoint or an imported model), kept where the
         # edited network still has the same tensor names and shapes; None = fresh initialisation.
         self.initial_weights: dict[str, Any] | None = None
+        self._weights_for: dict[str, Any] | None = None  # the project (its training dict) they belong to
+        self._weights_source = ""
         self._trainer_graph: dict[str, Any] | None = None  # the graph the trainer trains, as to_dict
         self._run: _Job | None = None
         self._task: _Job | None = None
+        self._downloading = False  # the current task downloads
+        # ended tasks whose thread is still winding down: a QThread destroyed while running aborts the
+        # process, so each is kept until its thread has finished
+        self._retired: list[_Job] = []
+        self._closing = False  # a window close is being decided (see eventFilter)
         self._final: object | None = None  # last final event of the current trainer
         self._last_step: StepEvent | None = None
         self._progress_dirty = False
@@ -300,6 +316,8 @@ class TrainingPanel(QWidget):
         self.download_button.setToolTip("Download the dataset from torchvision's mirrors (needs internet)")
         self.download_bar = QProgressBar()
         self.download_bar.setVisible(False)
+        self.cancel_download_button = QPushButton("Cancel download")
+        self.cancel_download_button.setVisible(False)
         self.compat_label = QLabel()
         self.compat_label.setWordWrap(True)
         self.fix_buttons: list[QPushButton] = []
@@ -385,6 +403,17 @@ class TrainingPanel(QWidget):
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message.setVisible(False)
+        # persistent: new runs start from imported/opened weights until cleared or another project opens
+        self.weights_frame = QFrame()
+        self.weights_label = QLabel()
+        self.weights_label.setWordWrap(True)
+        self.weights_clear = QPushButton("Start from random weights")
+        self.weights_clear.setToolTip("Forget the loaded weights: new runs start from a fresh random initialisation")
+        wl = QHBoxLayout(self.weights_frame)
+        wl.setContentsMargins(0, 0, 0, 0)
+        wl.addWidget(self.weights_label, 1)
+        wl.addWidget(self.weights_clear, 0, Qt.AlignmentFlag.AlignTop)
+        self.weights_frame.setVisible(False)
 
         # ---- checkpoints
         self.save_ckpt_button = QPushButton("Save checkpoint…")
@@ -414,7 +443,10 @@ class TrainingPanel(QWidget):
         dl_row.addWidget(self.data_status, 1)
         dl_row.addWidget(self.download_button, 0, Qt.AlignmentFlag.AlignTop)
         form.addRow(dl_row)
-        form.addRow(self.download_bar)
+        bar_row = QHBoxLayout()
+        bar_row.addWidget(self.download_bar, 1)
+        bar_row.addWidget(self.cancel_download_button)
+        form.addRow(bar_row)
         form.addRow("Fit images", self.fit_box)
         form.addRow(self.compat_label)
         form.addRow(self.fix_row)
@@ -444,6 +476,7 @@ class TrainingPanel(QWidget):
         ll.setContentsMargins(4, 4, 4, 4)
         ll.addLayout(controls)
         ll.addWidget(self.progress)
+        ll.addWidget(self.weights_frame)
         ll.addWidget(self.progress_text)
         ll.addWidget(self.lock_label)
         ll.addWidget(self.message)
@@ -491,6 +524,8 @@ class TrainingPanel(QWidget):
         self.offer_load.clicked.connect(self._on_offer_load)
         self.offer_dismiss.clicked.connect(lambda: self.offer_frame.setVisible(False))
         self.download_button.clicked.connect(self.download)
+        self.cancel_download_button.clicked.connect(lambda: self.cancel_download())
+        self.weights_clear.clicked.connect(self.clear_initial_weights)
         self.data_dir_button.clicked.connect(self._choose_data_dir)
         for name, w in self._setting_widgets.items():
             if isinstance(w, QComboBox):
@@ -537,10 +572,21 @@ class TrainingPanel(QWidget):
             sub.addAction(act)
             self.actions[key] = act
         window.close_guards.append(self.confirm_close)
+        window.installEventFilter(self)  # to tell a window close (stop downloads) from New/Open (keep them)
         self._update_controls()
         if self.document.path is not None:
             self._on_path_changed(self.document.path)
         return dock
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self._window and event.type() == QEvent.Type.Close:
+            # the window's closeEvent consults the close guards right after this, synchronously
+            self._closing = True
+            QTimer.singleShot(0, self._close_decided)
+        return False
+
+    def _close_decided(self) -> None:
+        self._closing = False
 
     def config(self) -> TrainConfig:
         """The settings as shown (validated; :class:`UserError` naming the field)."""
@@ -634,7 +680,7 @@ class TrainingPanel(QWidget):
         self.data_dir_button.setEnabled(not sample and not self.active)
         self.data_dir_edit.setPlaceholderText("bundled with NetBuilder" if sample else self._default_dir_text(name))
         ds = self._datasets.get((name, folder))
-        downloading = self._task is not None and self._loading_key == (name, folder) and self.download_bar.isVisible()
+        downloading = self._task is not None and self._loading_key == (name, folder) and self._downloading
         if ds is not None:
             c, h, w = ds.shape
             self.data_status.setText(f"✓ {PRETTY[name]}: {len(ds.train_y):,} training and {len(ds.test_y):,} test "
@@ -683,19 +729,51 @@ class TrainingPanel(QWidget):
         worker = TaskWorker(job)
         self._task = _Job(worker, [worker.finished, worker.failed], "netbuilder-data")
         self._task.on("finished", worker.finished, lambda ds, k=key: self._on_dataset_loaded(k, ds))
-        self._task.on("failed", worker.failed, lambda msg, _e, k=key, dl=download: self._on_dataset_failed(k, msg, dl))
+        self._task.on("failed", worker.failed,
+                      lambda msg, e, k=key, dl=download: self._on_dataset_failed(k, msg, dl, e))
         worker.progress.connect(self._on_download_progress)
+        self._downloading = download
         self.download_bar.setVisible(download)
         self.download_bar.setRange(0, 0)
+        self.cancel_download_button.setVisible(download)
+        self.cancel_download_button.setEnabled(True)
         self._update_data_widgets()
         self._task.handle.start()
+        self._update_controls()
 
     def download(self) -> None:
         """Download the chosen dataset (progress bar; a clear error offline)."""
         self._dataset_error = None
         self._ensure_dataset(download=True)
 
+    def is_downloading(self) -> bool:
+        """True while a dataset download runs (it can be cancelled)."""
+        return self._task is not None and self._downloading
+
+    def cancel_download(self, wait_ms: int = 0) -> bool:
+        """Cancel the running download: it stops at its next chunk and the partial file is removed.
+        With ``wait_ms`` > 0, wait that long for its thread to end; True when no download is left."""
+        job = self._task
+        if job is None or not self._downloading:
+            return True
+        assert isinstance(job.worker, TaskWorker)
+        job.worker.cancel()
+        self.cancel_download_button.setEnabled(False)
+        self.download_bar.setFormat("cancelling…")
+        if wait_ms <= 0 or not job.handle.wait(wait_ms):
+            return False
+        from PySide6.QtCore import QCoreApplication
+
+        QCoreApplication.sendPostedEvents(None, 0)  # deliver its "failed" now, which ends the task
+        if self._task is job:
+            self._end_task()
+            self._update_data_widgets()
+            self._update_controls()
+        return True
+
     def _on_download_progress(self, done: int, total: int, text: str) -> None:
+        if self._task is None or not self._downloading:
+            return  # a late report of an ended task
         self.download_bar.setVisible(True)
         if total > 0:
             self.download_bar.setRange(0, 1000)
@@ -706,11 +784,26 @@ class TrainingPanel(QWidget):
             self.download_bar.setFormat(f"{text}: {done / 1e6:.1f} MB")
 
     def _end_task(self) -> None:
-        if self._task is not None:
-            self._task.handle.wait(5000)
+        job = self._task
         self._task = None
         self._loading_key = None
+        self._downloading = False
         self.download_bar.setVisible(False)
+        self.cancel_download_button.setVisible(False)
+        if job is not None:
+            self._retire(job)
+        self._update_controls()
+
+    def _retire(self, job: _Job) -> None:
+        """Let go of an ended task, but never of a thread still running: it is kept until it finishes."""
+        if job.handle.wait(200):  # normally the thread is past its last signal and ends at once
+            return
+        self._retired.append(job)
+        job.handle.thread.finished.connect(self._reap_tasks)  # queued to this (GUI) thread
+
+    @Slot()
+    def _reap_tasks(self) -> None:
+        self._retired = [j for j in self._retired if not j.handle.wait(1000)]
 
     def _on_dataset_loaded(self, key: tuple[str, str | None], ds: Dataset) -> None:
         self._end_task()
@@ -724,10 +817,13 @@ class TrainingPanel(QWidget):
         elif key != self._dataset_key():
             self._dataset_timer.start()
 
-    def _on_dataset_failed(self, key: tuple[str, str | None], message: str, downloaded: bool) -> None:
+    def _on_dataset_failed(self, key: tuple[str, str | None], message: str, downloaded: bool,
+                           exc: object = None) -> None:
         self._end_task()
         name, folder = key
-        if name == "sample":
+        if isinstance(exc, TaskCancelled):
+            text = f"Download of {PRETTY[name]} cancelled. {self._missing_files_text(name, folder)}"
+        elif name == "sample":
             text = message
         elif downloaded:
             text = f"Could not download {PRETTY[name]} (are you offline?). {self._missing_files_text(name, folder)}" \
@@ -739,6 +835,7 @@ class TrainingPanel(QWidget):
         if self._start_after_load:
             self._start_after_load = False
             self._show_message(f"Cannot start: {PRETTY[name]} is not available. See Data below.", "error")
+        self._update_controls()
         if key != self._dataset_key():
             self._dataset_timer.start()
 
@@ -957,12 +1054,36 @@ class TrainingPanel(QWidget):
         return True
 
     def set_initial_weights(self, state_dict: dict[str, Any] | None, source: str = "") -> None:
-        """Start the next new run from ``state_dict`` (where names and shapes fit) instead of random
-        weights; forgets the current run so that Start begins afresh with them."""
+        """Start new runs of the current project from ``state_dict`` (where names and shapes fit) instead
+        of random weights; forgets the current run so that Start begins afresh with them.
+
+        The weights belong to the project open now (call this after loading it): opening, creating or
+        restoring another project drops them."""
         self.initial_weights = dict(state_dict) if state_dict else None
+        # the training dict is replaced for every project loaded (MainWindow._load), so it identifies one
+        self._weights_for = self.document.training if state_dict else None
+        self._weights_source = source or "the loaded model"
         self.new_run()
-        if state_dict:
-            self._show_message(f"The next run starts from the weights of {source or 'the loaded model'} "
+        self._show_weights_notice(announce=True)
+
+    def clear_initial_weights(self) -> None:
+        """New runs start from random weights again."""
+        had = self.initial_weights is not None
+        self.initial_weights = None
+        self._weights_for = None
+        self._show_weights_notice()
+        if had:
+            self._show_message("New runs start from random weights.", "info")
+
+    def _show_weights_notice(self, announce: bool = False) -> None:
+        w = self.initial_weights
+        self.weights_frame.setVisible(w is not None)
+        if w is None:
+            return
+        self.weights_label.setText(f"New runs start from the weights of {self._weights_source}.")
+        self.weights_label.setToolTip(f"{len(w)} tensors; layers whose names or shapes no longer fit start fresh")
+        if announce:
+            self._show_message(f"The next run starts from the weights of {self._weights_source} "
                                "(layers whose shapes changed start fresh).", "info")
 
     def new_run(self) -> None:
@@ -995,10 +1116,10 @@ class TrainingPanel(QWidget):
         self.plots.add_event(ev)
         if isinstance(ev, StepEvent):
             self._last_step = ev
-            self._evaluating = ev.step == ev.steps_per_epoch
+            self._set_evaluating(ev.step == ev.steps_per_epoch)
             self._progress_dirty = True
         elif isinstance(ev, EpochEvent):
-            self._evaluating = False
+            self._set_evaluating(False)
             self._progress_dirty = True
             if self._trainer is not None:
                 self.results.show_epoch(ev, self._trainer.dataset)
@@ -1011,6 +1132,12 @@ class TrainingPanel(QWidget):
             self._show_message(ev.message, "error")
             if ev.node and ev.node in self.document.graph:
                 self.document.select_nodes([ev.node])
+
+    def _set_evaluating(self, evaluating: bool) -> None:
+        changed = evaluating != self._evaluating
+        self._evaluating = evaluating
+        if changed and self._trainer is not None and self._trainer.paused:
+            self._update_controls()  # Save waits for the end of an evaluation the pause came during
 
     def _on_done(self, job: _Job, final: object) -> None:
         if self._run is not job:
@@ -1077,8 +1204,12 @@ class TrainingPanel(QWidget):
         if t is None:
             self._show_message("Nothing to save yet: train first.", "info")
             return None
-        if self.is_running() and not t.paused:
+        if self.active and not t.paused:
             self._show_message("Pause or stop the run before saving a checkpoint.", "info")
+            return None
+        if self.active and self._evaluating:
+            self._show_message("The run pauses after the test-set evaluation it is doing; save once it has.",
+                               "info")
             return None
         if path is None:
             default = self.default_checkpoint_path()
@@ -1102,6 +1233,11 @@ class TrainingPanel(QWidget):
         and offer to put the checkpoint's network on the canvas. True when loading has begun."""
         if self.active:
             self._show_message("Stop the run before loading a checkpoint.", "info")
+            return False
+        if self._task is not None:
+            # one background task at a time; waiting here would freeze the window for a whole download
+            what = "the download to finish (or cancel it)" if self._downloading else "the dataset to finish loading"
+            self._show_message(f"Wait for {what} before loading a checkpoint.", "info")
             return False
         if path is None:
             chosen = self.choose_open_path("Load checkpoint", str(self.default_checkpoint_path() or Path.home()))
@@ -1143,16 +1279,13 @@ class TrainingPanel(QWidget):
             ev = trainer.evaluate() if trainer.epoch > 0 or trainer.global_step > 0 else None
             return trainer, ev, ds
 
-        if self._task is not None:
-            self._task.handle.wait(30_000)
-            self._end_task()
         worker = TaskWorker(job)
         self._task = _Job(worker, [worker.finished, worker.failed], "netbuilder-checkpoint")
         self._task.on("finished", worker.finished, lambda res, path=p, k=key: self._on_checkpoint_loaded(path, k, *res))
         self._task.on("failed", worker.failed, lambda msg, _e, path=p: self._on_checkpoint_failed(path, msg))
         self.progress.setFormat(f"loading {p.name}…")
-        self.load_ckpt_button.setEnabled(False)
         self._task.handle.start()
+        self._update_controls()
         return True
 
     def _on_checkpoint_failed(self, path: Path, message: str) -> None:
@@ -1219,9 +1352,8 @@ class TrainingPanel(QWidget):
         return True
 
     def _on_offer_load(self) -> None:
-        self.offer_frame.setVisible(False)
-        if self._offered is not None:
-            self.load_checkpoint(self._offered)
+        if self._offered is not None and self.load_checkpoint(self._offered):
+            self.offer_frame.setVisible(False)  # kept (with the reason shown) when loading was refused
 
     # ================================================================== project changes and closing
     def _on_path_changed(self, path: object) -> None:
@@ -1241,14 +1373,34 @@ class TrainingPanel(QWidget):
             return  # same project (an undo/redo replaced the network)
         if self.active:
             self.stop(STOP_WAIT_MS)
+        if self.initial_weights is not None and self._weights_for is not self.document.training:
+            self.initial_weights = None  # they came with the previous project
+            self._weights_for = None
         self.new_run()
         self.offer_frame.setVisible(False)
         self.settings_from_document()
+        # set just after the load that scheduled this (import, checkpoint to edit): announce them again,
+        # since new_run() above hid the message
+        self._show_weights_notice(announce=True)
         self._dataset_timer.start()
 
-    def confirm_close(self) -> bool:
-        """Close guard: if a run is active, ask whether to save a checkpoint, then stop it cleanly.
+    def confirm_close(self, closing: bool | None = None) -> bool:
+        """Close guard: if a run is active, ask whether to save a checkpoint, then stop it cleanly; when
+        the window closes (``closing``; by default detected) during a download, ask to cancel it.
         False cancels the close/New/Open."""
+        closing = self._closing if closing is None else closing
+        if closing and self.is_downloading():
+            # a download belongs to no project, so New/Open let it go on; closing must end it first
+            answer = self.ask("A download is running",
+                              f"{PRETTY[str((self._loading_key or ('sample',))[0])]} is still downloading. "
+                              "Cancel the download and close? The part downloaded so far is discarded.",
+                              ["Cancel the download and close", "Keep downloading"])
+            if answer != "Cancel the download and close":
+                return False
+            if not self.cancel_download(CANCEL_WAIT_MS):
+                # still blocked in the network (at most its 30 s timeout): the thread is kept until it
+                # ends, and shutdown() waits for it, so closing is safe
+                self._status("Waiting for the cancelled download to stop…")
         if not self.active:
             return True
         target = self.default_checkpoint_path()
@@ -1276,9 +1428,16 @@ class TrainingPanel(QWidget):
         self._start_after_load = False
         if self._run is not None:
             self.stop(30_000)
-        if self._task is not None:
-            self._task.handle.wait(30_000)
+        job = self._task
+        if job is not None:
+            if self._downloading:
+                assert isinstance(job.worker, TaskWorker)
+                job.worker.cancel()
+            job.handle.wait(TASK_EXIT_WAIT_MS)
             self._end_task()
+        for j in self._retired:
+            j.handle.wait(TASK_EXIT_WAIT_MS)
+        self._reap_tasks()
         self._progress_timer.stop()
         self._dataset_timer.stop()
 
@@ -1345,8 +1504,12 @@ class TrainingPanel(QWidget):
         self.pause_button.setText("Resume" if paused else "Pause")
         self.stop_button.setEnabled(active)
         self.new_run_button.setEnabled(not active and t is not None)
-        self.save_ckpt_button.setEnabled(t is not None and (not active or paused))
+        # paused during a test-set evaluation, the trainer finishes it first: saving would wait for it
+        self.save_ckpt_button.setEnabled(t is not None and (not active or (paused and not self._evaluating)))
         self.load_ckpt_button.setEnabled(not active and self._task is None)
+        self.offer_load.setEnabled(not active and self._task is None)
+        self.offer_load.setToolTip("" if self.offer_load.isEnabled() else
+                                   "Wait for the dataset download or loading to end (or stop the run)")
         self.lock_label.setVisible(active)
         for name, w in self._setting_widgets.items():
             w.setEnabled(not active and not (name == "data_dir" and self._dataset_key()[0] == "sample"))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gc
 import os
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -137,10 +138,19 @@ class TrainingWorker(QObject):
         self.done.emit(final)
 
 
+class TaskCancelled(Exception):
+    """Raised inside a task (from its ``progress`` callback) once :meth:`TaskWorker.cancel` was called.
+
+    Not an ``OSError``: a download's mirror loop must not take it for a failed mirror and try the next."""
+
+
 class TaskWorker(QObject):
     """Runs ``fn(progress)`` in a thread (dataset loading, downloads). ``progress(done, total, text)``
     may be called from the job; it becomes the ``progress`` signal. Ends with ``finished(result)`` or
-    ``failed(message, exception)``."""
+    ``failed(message, exception)``; a cancelled task fails with a :class:`TaskCancelled` exception.
+
+    :meth:`cancel` (any thread) takes effect at the job's next ``progress`` call: a download checks
+    it after every chunk, so it stops within one chunk (or the socket timeout when the network stalls)."""
 
     progress = Signal(int, int, str)
     finished = Signal(object)
@@ -150,8 +160,19 @@ class TaskWorker(QObject):
         super().__init__()
         self._fn = fn
         self._last_progress = 0.0
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        """Ask the job to stop at its next progress report (from any thread)."""
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
 
     def _progress(self, done: int, total: int, text: str) -> None:
+        if self._cancel.is_set():
+            raise TaskCancelled("cancelled")
         now = time.monotonic()
         if now - self._last_progress >= 0.05 or (total and done >= total):  # ≤ 20 updates/s
             self._last_progress = now
@@ -160,7 +181,12 @@ class TaskWorker(QObject):
     @Slot()
     def run(self) -> None:
         try:
+            if self._cancel.is_set():
+                raise TaskCancelled("cancelled")
             result = self._fn(self._progress)
+        except TaskCancelled as e:
+            self.failed.emit("cancelled", e)
+            return
         except UserError as e:
             self.failed.emit(str(e), e)
             return

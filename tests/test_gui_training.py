@@ -415,3 +415,189 @@ def test_opening_another_project_mid_run_asks_stops_and_resets(qtbot, panels, mo
     finally:
         panel.shutdown()
         window.shutdown()
+
+
+# ---------------------------------------------------------------- background tasks, starting weights, saves
+def fake_download(monkeypatch, calls: list[str]):
+    """Replace the panel's dataset loader: the sample loads for real, other datasets are "not found"
+    without download and download "forever" (reporting progress) with it, until cancelled."""
+    import time as _time
+
+    import gui.training_panel as tp
+    from core.data import DataError
+
+    real = tp.load_dataset
+
+    def load(name, folder=None, download=False, progress=None):
+        if name == "sample":
+            return real(name, folder)
+        if not download:
+            raise DataError(f"{name} not found")
+        calls.append("download")
+        done = 0
+        deadline = _time.monotonic() + 60  # never reached when cancelling works
+        while _time.monotonic() < deadline:
+            done += 1 << 16
+            progress(done, 10 << 20, "train-images-idx3-ubyte.gz")  # raises once cancelled
+            _time.sleep(0.01)
+        calls.append("ran out")
+        raise DataError("fake download ran out")
+
+    monkeypatch.setattr(tp, "load_dataset", load)
+
+
+def start_fake_download(qtbot, panel) -> None:
+    panel.dataset_box.setCurrentIndex(panel.dataset_box.findData("mnist"))
+    qtbot.waitUntil(lambda: "not found" in panel.data_status.text(), timeout=RUN_TIMEOUT_MS)
+    panel.download()
+    qtbot.waitUntil(lambda: panel.download_bar.maximum() == 1000, timeout=RUN_TIMEOUT_MS)  # progress arrives
+    assert panel.is_downloading() and panel.cancel_download_button.isVisibleTo(panel)
+
+
+def test_download_blocks_checkpoint_loading_and_can_be_cancelled(qtbot, panels, monkeypatch, tmp_path):
+    panel = panels(epochs=1, limit_steps=3)
+    with qtbot.waitSignal(panel.run_finished, timeout=RUN_TIMEOUT_MS):
+        panel.start()
+    ck = panel.save_checkpoint(tmp_path / "proj.ckpt")
+    panel.new_run()
+    calls: list[str] = []
+    fake_download(monkeypatch, calls)
+    panel.document.set_path(tmp_path / "proj.netbuilder")
+    assert panel.offer_frame.isVisibleTo(panel)
+    start_fake_download(qtbot, panel)
+    # loading a checkpoint now used to wait, give up and drop the running thread (the process aborted)
+    assert not panel.offer_load.isEnabled() and not panel.load_ckpt_button.isEnabled()
+    assert panel.load_checkpoint(ck) is False
+    assert "download" in panel.message.text()
+    assert panel.is_downloading() and panel.trainer is None
+    assert panel.cancel_download(wait_ms=10_000)
+    assert not panel.is_downloading() and panel._task is None
+    assert "cancelled" in panel.data_status.text() and "Download" not in panel.progress.text()
+    assert calls == ["download"]
+    assert panel.offer_load.isEnabled()  # the offer works again once the task has ended
+    panel.offer_load.click()
+    qtbot.waitUntil(lambda: panel.trainer is not None, timeout=RUN_TIMEOUT_MS)
+
+
+def test_closing_the_window_mid_download_asks_and_cancels_it(qtbot, panels, monkeypatch):
+    from gui.main_window import MainWindow
+
+    before = {t.ident for t in threading.enumerate()}
+    panel = panels()
+    window = MainWindow(panel.document, autosave_ms=10**9)
+    try:
+        panel.install(window)
+        window.show()
+        calls: list[str] = []
+        fake_download(monkeypatch, calls)
+        start_fake_download(qtbot, panel)
+        panel.document.undo_stack.setClean()  # no "save changes?" dialog for the dataset choice
+        asked: list[list[str]] = []
+        monkeypatch.setattr(panel, "ask", lambda t, text, b: asked.append(b) or "Keep downloading")
+        assert window.new() is not False  # New/Open do not touch a download (it belongs to no project)
+        assert asked == [] and panel.is_downloading()
+        window.close()
+        assert asked and window.isVisible() and panel.is_downloading()  # kept: the close was cancelled
+        monkeypatch.setattr(panel, "ask", lambda t, text, b: asked.append(b) or "Cancel the download and close")
+        window.close()
+        assert not window.isVisible()
+        assert not panel.is_downloading() and "ran out" not in calls
+        panel.shutdown()
+        leftover = [t for t in threading.enumerate() if t.ident not in before and t.is_alive()
+                    and not isinstance(t, threading._DummyThread)]
+        assert leftover == []
+    finally:
+        panel.shutdown()
+        window.shutdown()
+
+
+def test_cancelling_a_real_fetch_stops_without_trying_other_mirrors(tmp_path, monkeypatch):
+    import core.data as data
+    from gui.training_worker import TaskCancelled, TaskWorker
+
+    src = tmp_path / "mirror"
+    src.mkdir()
+    (src / "train-images-idx3-ubyte.gz").write_bytes(b"x" * (2 << 20))  # 32 chunks of 64 KiB
+    mirror = src.as_uri() + "/"
+    monkeypatch.setattr(data, "_resources",
+                        lambda name: ([mirror, mirror], [("train-images-idx3-ubyte.gz", "0" * 32)]))
+    reports: list[int] = []
+    outcome: list[object] = []
+
+    def job(progress):
+        def counting(done, total, name):
+            reports.append(done)
+            if len(reports) == 3:
+                worker.cancel()
+            progress(done, total, name)
+        return data.load_dataset("mnist", tmp_path / "root", download=True, progress=counting)
+
+    worker = TaskWorker(job)
+    worker.failed.connect(lambda msg, exc: outcome.append(exc))
+    worker.finished.connect(outcome.append)
+    worker.run()  # in this thread: signals are delivered directly
+    assert len(outcome) == 1 and isinstance(outcome[0], TaskCancelled)
+    assert len(reports) == 3  # stopped at once; a second mirror was not tried
+    left = [p.name for p in (tmp_path / "root").rglob("*") if p.is_file()]
+    assert left == []  # the partial file is removed
+
+
+def test_starting_weights_belong_to_their_project(qtbot, panels):
+    from gui.main_window import MainWindow
+
+    panel = panels()
+    window = MainWindow(panel.document, autosave_ms=10**9)
+    try:
+        panel.install(window)
+        state = {"fc3.weight": torch.zeros(10, 84), "fc3.bias": torch.zeros(10)}
+        # what File ▸ Import PyTorch model does: load the network, then hand over its weights
+        window.load_graph(load_preset("lenet5-mnist").graph, {}, None, modified=True)
+        panel.set_initial_weights(state, "Net in model.py")
+        qtbot.wait(50)  # the document reset's deferred handling has run
+        assert panel.initial_weights is not None
+        assert panel.message.isVisibleTo(panel) and "weights of Net in model.py" in panel.message.text()
+        assert panel.weights_frame.isVisibleTo(panel) and "Net in model.py" in panel.weights_label.text()
+        panel.document.graph.set_params("fc1", {"out_features": 100})  # editing keeps them
+        panel.document.flush()
+        qtbot.wait(20)
+        assert panel.initial_weights is not None
+        # another project must not train from the imported weights
+        panel.document.undo_stack.setClean()  # no "save changes?" dialog
+        assert window.new() is not False
+        qtbot.waitUntil(lambda: panel.initial_weights is None)
+        assert not panel.weights_frame.isVisibleTo(panel)
+        window.load_graph(load_preset("lenet5-mnist").graph, {}, None, modified=True)
+        panel.set_initial_weights(state, "run.ckpt")
+        qtbot.wait(50)
+        assert panel.weights_frame.isVisibleTo(panel)
+        panel.weights_clear.click()  # Start from random weights
+        assert panel.initial_weights is None and not panel.weights_frame.isVisibleTo(panel)
+    finally:
+        panel.shutdown()
+        window.shutdown()
+
+
+def test_save_checkpoint_while_paused_and_not_while_training(qtbot, panels, tmp_path):
+    panel = panels(epochs=50)
+    panel.start()
+    wait_steps(qtbot, panel, 5)
+    assert not panel.save_ckpt_button.isEnabled()
+    assert panel.save_checkpoint(tmp_path / "busy.ckpt") is None and "Pause or stop" in panel.message.text()
+    assert not (tmp_path / "busy.ckpt").exists()
+    panel.pause()
+    assert panel.save_ckpt_button.isEnabled()
+    path = panel.save_checkpoint(tmp_path / "paused.ckpt")
+    assert path is not None
+    ck = load_checkpoint(str(path))
+    t = panel.trainer
+    assert ck.global_step == t.global_step and len(ck.history["step_loss"]) == ck.global_step
+    # paused during a test-set evaluation, the pause only begins after it: Save waits for that
+    spe = t.steps_per_epoch
+    panel._on_event(StepEvent(1, spe, spe, spe, spe * 50, 1.0, 0.05, 1000.0, 1.0))
+    assert not panel.save_ckpt_button.isEnabled()
+    assert panel.save_checkpoint(tmp_path / "eval.ckpt") is None and "evaluation" in panel.message.text()
+    panel._on_event(EpochEvent(1, 1.0, 0.5, 1.0, 0.5, 1.0, [[0] * 10 for _ in range(10)], [], []))
+    assert panel.save_ckpt_button.isEnabled()
+    panel.resume()
+    assert not panel.save_ckpt_button.isEnabled()
+    assert panel.stop(wait_ms=1000)
