@@ -259,6 +259,7 @@ class TrainingPanel(QWidget):
         self._run: _Job | None = None
         self._task: _Job | None = None
         self._downloading = False  # the current task downloads
+        self._cancelled_key: tuple[str, str | None] | None = None  # its download was cancelled by the user
         # ended tasks whose thread is still winding down: a QThread destroyed while running aborts the
         # process, so each is kept until its thread has finished
         self._retired: list[_Job] = []
@@ -442,11 +443,9 @@ class TrainingPanel(QWidget):
         dl_row = QHBoxLayout()
         dl_row.addWidget(self.data_status, 1)
         dl_row.addWidget(self.download_button, 0, Qt.AlignmentFlag.AlignTop)
+        dl_row.addWidget(self.cancel_download_button, 0, Qt.AlignmentFlag.AlignTop)
         form.addRow(dl_row)
-        bar_row = QHBoxLayout()
-        bar_row.addWidget(self.download_bar, 1)
-        bar_row.addWidget(self.cancel_download_button)
-        form.addRow(bar_row)
+        form.addRow(self.download_bar)
         form.addRow("Fit images", self.fit_box)
         form.addRow(self.compat_label)
         form.addRow(self.fix_row)
@@ -689,7 +688,8 @@ class TrainingPanel(QWidget):
             self.download_button.setVisible(False)
         elif self._dataset_error is not None and self._dataset_error[0] == (name, folder):
             self.data_status.setText(self._dataset_error[1])
-            self.data_status.setStyleSheet("color: #b00020;")
+            # a download the user cancelled is no error
+            self.data_status.setStyleSheet("" if self._cancelled_key == (name, folder) else "color: #b00020;")
             self.download_button.setVisible(not sample)
         elif self._loading_key == (name, folder):
             self.data_status.setText("Downloading…" if downloading else f"Loading {PRETTY[name]}…")
@@ -831,6 +831,7 @@ class TrainingPanel(QWidget):
         else:
             text = f"{PRETTY[name]} was not found. {self._missing_files_text(name, folder)}\n\nDetails: {message}"
         self._dataset_error = (key, text)
+        self._cancelled_key = key if isinstance(exc, TaskCancelled) else None
         self._update_data_widgets()
         if self._start_after_load:
             self._start_after_load = False
