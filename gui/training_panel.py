@@ -1379,6 +1379,8 @@ class TrainingPanel(QWidget):
             self._weights_for = None
         self.new_run()
         self.offer_frame.setVisible(False)
+        if self.document.path is not None:  # the new project's own checkpoint (path_changed came first)
+            self._on_path_changed(self.document.path)
         self.settings_from_document()
         # set just after the load that scheduled this (import, checkpoint to edit): announce them again,
         # since new_run() above hid the message

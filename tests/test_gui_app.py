@@ -264,3 +264,21 @@ def test_screenshot_of_a_corrupt_file_fails_fast(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "core.cli", "--screenshot", str(tmp_path / "x.png"), str(bad)],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "invalid JSON" in r.stderr and not (tmp_path / "x.png").exists()
+
+
+def test_opening_a_project_offers_its_checkpoint(app_window, tmp_path: Path) -> None:
+    from core.project import save_project
+    from core.trainer import TrainConfig, Trainer
+    from gui.training_panel import checkpoint_path_for
+
+    w, panels = app_window
+    project = tmp_path / "lenet.json"
+    graph = load_preset("lenet5-mnist").graph
+    save_project(project, graph)
+    trainer = Trainer(graph, TrainConfig(dataset="sample", epochs=1, limit_steps=2, threads=1))
+    trainer.run()
+    trainer.save_checkpoint(str(checkpoint_path_for(project)))
+    assert w.open_path(str(project))
+    for _ in range(5):
+        QApplication.processEvents()
+    assert panels.training.offer_frame.isVisibleTo(panels.training)
