@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from core.graph import Graph
@@ -41,6 +42,16 @@ def human(n: float) -> str:
         if abs(n) >= div:
             return f"{n / div:.2f} {unit}"
     return str(int(n))
+
+
+def fmt_duration(seconds: float, unknown: str = "–") -> str:
+    """75 → ``1:15``; 3725 → ``1:02:05``; ``unknown`` for a negative or non-finite time (no ETA yet)."""
+    if not math.isfinite(seconds) or seconds < 0:
+        return unknown
+    s = round(seconds)
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 def summary_table(graph: Graph, result: InferenceResult | None = None) -> str:

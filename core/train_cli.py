@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import signal
 import sys
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from core.errors import UserError
+from core.summary import fmt_duration
 from core.train_events import (
     EpochEvent,
     FailedEvent,
@@ -85,15 +85,6 @@ def _config_from(args: argparse.Namespace, base: dict[str, Any]) -> Any:
     return TrainConfig.from_dict(d)
 
 
-def _fmt_time(seconds: float) -> str:
-    if not math.isfinite(seconds) or seconds < 0:
-        return "--:--"
-    s = round(seconds)
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
-
-
 class ProgressBar:
     """A carriage-return progress line on a text stream, redrawn at most ten times a second."""
 
@@ -112,7 +103,7 @@ class ProgressBar:
         filled = int(BAR_WIDTH * ev.step / max(1, ev.steps_per_epoch))
         bar = "#" * filled + "-" * (BAR_WIDTH - filled)
         line = (f"epoch {ev.epoch}/{self.epochs} [{bar}] {ev.step}/{ev.steps_per_epoch} loss {ev.loss:.4f} "
-                f"{ev.samples_per_second:,.0f} samples/s ETA {_fmt_time(ev.eta_seconds)}")
+                f"{ev.samples_per_second:,.0f} samples/s ETA {fmt_duration(ev.eta_seconds, '--:--')}")
         self._draw(line)
 
     def _draw(self, line: str) -> None:

@@ -14,7 +14,6 @@ each change is an undo command, so it marks the project modified and can be undo
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -52,6 +51,7 @@ from core.graph import Graph
 from core.layers import get_spec
 from core.project import to_dict
 from core.shapes import fmt_shape
+from core.summary import fmt_duration
 from core.train_events import EpochEvent, FailedEvent, FinishedEvent, StepEvent, StoppedEvent, WarningEvent
 from core.trainer import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig, Trainer, resolve_device
 from gui.results_views import ResultsView
@@ -84,15 +84,6 @@ TASK_EXIT_WAIT_MS = 35_000  # at exit: longer than a stalled download's socket t
 # settings the panel edits; the rest of TrainConfig is kept as found in the project file
 EDITED = ("dataset", "data_dir", "optimizer", "lr", "momentum", "weight_decay", "batch_size", "epochs", "loss",
           "schedule", "seed", "device", "limit_steps", "fit_input")
-
-
-def fmt_duration(seconds: float) -> str:
-    if not math.isfinite(seconds) or seconds < 0:
-        return "–"
-    s = round(seconds)
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 def checkpoint_path_for(project: Path) -> Path:
