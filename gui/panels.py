@@ -95,3 +95,15 @@ def _arrange_docks(window: Any) -> None:
 
     size_bottom()
     QTimer.singleShot(0, size_bottom)
+
+    # Plots and graphs need room: showing one of these tabs grows the bottom row to about half the
+    # window (the canvas keeps the rest); the splitter still moves freely afterwards.
+    def grow(dock: QDockWidget, visible: bool) -> None:
+        if visible and not dock.isFloating() and dock.height() < 0.45 * window.height():
+            window.resizeDocks([dock], [int(0.5 * window.height())], Qt.Orientation.Vertical)
+            QTimer.singleShot(0, window.view.fit)  # keep the whole network in sight above it
+
+    for name in ("TrainingDock", "AutogradDock", "GradientsDock", "WeightsDock", "StepThroughDock"):
+        if name in docks:
+            dock = docks[name]
+            dock.visibilityChanged.connect(lambda visible, d=dock: grow(d, visible))

@@ -52,6 +52,11 @@ def test_every_panel_is_docked_and_fits_a_laptop_screen(app_window) -> None:
             "GradientsDock", "WeightsDock", "ExplainDock", "StepThroughDock"} <= names
     assert w.minimumSizeHint().width() <= 1366 and w.minimumSizeHint().height() <= 768
     assert w.view.height() > 0.4 * w.height()  # the canvas stays the main view
+    training = next(d for d in w.findChildren(QDockWidget) if d.objectName() == "TrainingDock")
+    training.raise_()
+    for _ in range(3):
+        QApplication.processEvents()
+    assert training.height() >= 0.4 * w.height()  # the plots get room when their tab is shown
 
 
 def test_conv_walk_offered_in_a_conv_nodes_context_menu_only(app_window) -> None:
