@@ -43,7 +43,7 @@ class SummaryDock(QWidget):
         h = self.table.horizontalHeader()
         h.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         h.setStretchLastSection(False)
-        h.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        h.setMinimumSectionSize(70)  # compact columns, like torchinfo: numbers stay next to their shapes
         h.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.totals = QLabel()
         self.totals.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
