@@ -8,4 +8,11 @@ from __future__ import annotations
 
 
 class UserError(Exception):
-    """A problem the user can fix; ``str(err)`` says what and how."""
+    """A problem the user can fix; ``str(err)`` says what and how. ``node`` names the canvas node at
+    fault and ``field`` the parameter, setting or file field, when there is one (views select and
+    highlight them)."""
+
+    def __init__(self, message: str = "", node: str | None = None, field: str | None = None) -> None:
+        super().__init__(message)
+        self.node = node
+        self.field = field

@@ -23,11 +23,6 @@ ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 class GraphError(UserError, ValueError):
     """An edit was refused. ``node`` names the node concerned, when there is one."""
 
-    def __init__(self, message: str, node: str | None = None, field: str | None = None) -> None:
-        super().__init__(message)
-        self.node = node
-        self.field = field
-
 
 @dataclass
 class Node:

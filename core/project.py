@@ -31,11 +31,6 @@ MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 class ProjectError(UserError, ValueError):
     """A project file is unreadable or invalid. ``node`` and ``field`` point at the culprit."""
 
-    def __init__(self, message: str, node: str | None = None, field: str | None = None) -> None:
-        super().__init__(message)
-        self.node = node
-        self.field = field
-
 
 @dataclass
 class Project:

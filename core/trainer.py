@@ -64,11 +64,6 @@ class TrainError(UserError):
     """Training cannot start: the network, the data or the settings do not fit. ``node`` names the
     canvas node at fault, ``field`` the setting."""
 
-    def __init__(self, message: str, node: str | None = None, field: str | None = None) -> None:
-        super().__init__(message)
-        self.node = node
-        self.field = field
-
 
 @dataclass
 class TrainConfig:
