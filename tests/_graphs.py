@@ -21,3 +21,14 @@ def sigmoid_mlp(depth: int = 10, width: int = 64) -> Graph:
             g.connect(prev, f"sig{i}")
             prev = f"sig{i}"
     return g
+
+
+def linear_net() -> Graph:
+    """Flatten + one Linear: the smallest MNIST classifier (diverges at once with an absurd learning rate)."""
+    g = Graph("linear")
+    g.add_node("Input", "input", {"shape": [1, 28, 28]})
+    g.add_node("Flatten", "flatten")
+    g.add_node("Linear", "fc", {"out_features": 10})
+    g.connect("input", "flatten")
+    g.connect("flatten", "fc")
+    return g

@@ -13,6 +13,7 @@ import torch
 
 from core.cli import main
 from core.project import load_preset, presets_dir, save_project
+from tests._graphs import linear_net
 
 ROOT = Path(__file__).resolve().parent.parent
 LENET5 = str(presets_dir() / "lenet5-mnist.json")
@@ -100,15 +101,7 @@ def test_bad_inputs_exit_1(tmp_path, capsys):
 
 
 def test_diverging_run_exits_1_naming_the_layer(tmp_path, capsys):
-    from core.graph import Graph
-
-    g = Graph("linear")
-    g.add_node("Input", "input", {"shape": [1, 28, 28]})
-    g.add_node("Flatten", "flatten")
-    g.add_node("Linear", "fc", {"out_features": 10})
-    g.connect("input", "flatten")
-    g.connect("flatten", "fc")
-    save_project(tmp_path / "linear.json", g)
+    save_project(tmp_path / "linear.json", linear_net())
     rc = main(["train", str(tmp_path / "linear.json"), *FAST, "--epochs", "1", "--lr", "100", "--loss", "mse",
                "--momentum", "0", "--schedule", "none", "--quiet"])
     err = capsys.readouterr().err
@@ -155,15 +148,7 @@ def test_json_for_a_stopped_run(tmp_path, monkeypatch, capsys):
 
 
 def test_json_for_failed_runs(tmp_path, capsys):
-    from core.graph import Graph
-
-    g = Graph("linear")
-    g.add_node("Input", "input", {"shape": [1, 28, 28]})
-    g.add_node("Flatten", "flatten")
-    g.add_node("Linear", "fc", {"out_features": 10})
-    g.connect("input", "flatten")
-    g.connect("flatten", "fc")
-    save_project(tmp_path / "linear.json", g)
+    save_project(tmp_path / "linear.json", linear_net())
     rc = main(["train", str(tmp_path / "linear.json"), *FAST, "--epochs", "1", "--lr", "100", "--loss", "mse",
                "--momentum", "0", "--schedule", "none", "--quiet", "--json"])
     out, err = capsys.readouterr()

@@ -28,6 +28,7 @@ from core.train_events import (
     WarningEvent,
 )
 from core.trainer import TrainConfig, Trainer, TrainError, resolve_device
+from tests._graphs import linear_net
 
 
 @pytest.fixture(autouse=True)
@@ -225,16 +226,6 @@ def test_tutorial_lenet_needs_fit_and_then_trains(sample):
 
 
 # ---------------------------------------------------------------- NaN handling
-
-
-def linear_net() -> Graph:
-    g = Graph("linear")
-    g.add_node("Input", "input", {"shape": [1, 28, 28]})
-    g.add_node("Flatten", "flatten")
-    g.add_node("Linear", "fc", {"out_features": 10})
-    g.connect("input", "flatten")
-    g.connect("flatten", "fc")
-    return g
 
 
 def test_exploding_learning_rate_fails_cleanly(sample):
