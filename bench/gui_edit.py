@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def build_graph(n: int):
     """A deep conv net with residual blocks: Input, then blocks of conv→bn→relu (+ skip Add)."""
-    from core.graph import Graph
+    from netbuilder.core.model.graph import Graph
 
     g = Graph("bench")
     g.add_node("Input", "input", {"shape": [8, 32, 32]})
@@ -53,17 +53,17 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=30)
     args = ap.parse_args()
 
+    from netbuilder.core.model.codegen import generate
+    from netbuilder.core.model.inference import infer
     from PySide6.QtGui import QImage, QPainter
     from PySide6.QtWidgets import QApplication
 
-    from core.codegen import generate
-    from core.inference import infer
-
     app = QApplication.instance() or QApplication([])
-    from gui import commands, theme
-    from gui.canvas import arrange
-    from gui.document import Document
-    from gui.main_window import MainWindow
+    from netbuilder.gui import theme
+    from netbuilder.gui.editor import commands
+    from netbuilder.gui.editor.canvas import arrange
+    from netbuilder.gui.editor.document import Document
+    from netbuilder.gui.editor.main_window import MainWindow
 
     gc.freeze()
     theme.apply(False)

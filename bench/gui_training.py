@@ -36,8 +36,8 @@ def settings(dataset: str, steps: int | None, threads: int) -> dict:
 
 
 def headless(graph, cfg_dict: dict, ds) -> dict:
-    from core.train_events import FinishedEvent
-    from core.trainer import TrainConfig, Trainer
+    from netbuilder.core.train.events import FinishedEvent
+    from netbuilder.core.train.trainer import TrainConfig, Trainer
 
     t0 = time.perf_counter()
     trainer = Trainer(graph, TrainConfig.from_dict(cfg_dict), ds)
@@ -48,11 +48,10 @@ def headless(graph, cfg_dict: dict, ds) -> dict:
 
 
 def gui_run(app, graph, cfg_dict: dict, ds, probe_ms: int = 5) -> dict:
+    from netbuilder.core.train.events import FinishedEvent
+    from netbuilder.gui.editor.document import Document
+    from netbuilder.gui.training.panel import TrainingPanel
     from PySide6.QtCore import QEventLoop, QTimer
-
-    from core.train_events import FinishedEvent
-    from gui.document import Document
-    from gui.training_panel import TrainingPanel
 
     doc = Document(graph.copy())
     doc.training = dict(cfg_dict)
@@ -105,11 +104,10 @@ def pct(values: list[float], q: float) -> float:
 
 def bench(args: argparse.Namespace) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from netbuilder.core.model.project import load_preset
+    from netbuilder.core.train.data import load_dataset
+    from netbuilder.gui.training.worker import choose_threads, prepare_process
     from PySide6.QtWidgets import QApplication
-
-    from core.data import load_dataset
-    from core.project import load_preset
-    from gui.training_worker import choose_threads, prepare_process
 
     app = QApplication.instance() or QApplication([])
     ds = load_dataset(args.dataset)
@@ -150,14 +148,13 @@ def bench(args: argparse.Namespace) -> int:
 
 def screenshots(args: argparse.Namespace) -> int:
     """One epoch of LeNet-5 on MNIST in the real main window; three PNGs."""
+    import netbuilder.core.model.codegen  # noqa: F401  (torch)
+    from netbuilder.core.model.project import load_preset
+    from netbuilder.gui import theme
+    from netbuilder.gui.editor.main_window import MainWindow
+    from netbuilder.gui.training.panel import TrainingPanel
     from PySide6.QtCore import Qt, QTimer
     from PySide6.QtWidgets import QApplication
-
-    import core.codegen  # noqa: F401  (torch)
-    from core.project import load_preset
-    from gui import theme
-    from gui.main_window import MainWindow
-    from gui.training_panel import TrainingPanel
 
     out = Path(args.screenshots)
     out.mkdir(parents=True, exist_ok=True)

@@ -12,9 +12,9 @@ import itertools
 import statistics
 import time
 
-from core.codegen import generate
-from core.graph import Graph
-from core.inference import infer
+from netbuilder.core.model.codegen import generate
+from netbuilder.core.model.graph import Graph
+from netbuilder.core.model.inference import infer
 
 
 def residual_graph(n_nodes: int) -> Graph:

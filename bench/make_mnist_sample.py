@@ -19,7 +19,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.data import read_idx  # noqa: E402
+from netbuilder.core.train.data import read_idx  # noqa: E402
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:

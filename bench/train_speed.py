@@ -28,11 +28,11 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.compiler import build_model  # noqa: E402
-from core.data import IDX_FILES, Dataset, load_dataset  # noqa: E402
-from core.project import load_preset  # noqa: E402
-from core.train_events import StepEvent  # noqa: E402
-from core.trainer import TrainConfig, Trainer  # noqa: E402
+from netbuilder.core.model.compiler import build_model  # noqa: E402
+from netbuilder.core.model.project import load_preset  # noqa: E402
+from netbuilder.core.train.data import IDX_FILES, Dataset, load_dataset  # noqa: E402
+from netbuilder.core.train.events import StepEvent  # noqa: E402
+from netbuilder.core.train.trainer import TrainConfig, Trainer  # noqa: E402
 
 BATCH, LR, MOMENTUM = 64, 0.01, 0.9
 ENGINE = "engine (stats on, channels_last)"

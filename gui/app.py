@@ -19,15 +19,14 @@ def run(file: str | None, screenshot: str | None = None) -> int:
     """Open the main window (or render it to ``screenshot``); returns the exit code."""
     if screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    import netbuilder.core.model.codegen  # noqa: F401  (imports torch: the heavy part)
+    from netbuilder.core.errors import UserError
+    from netbuilder.core.model.project import load_project, presets_dir
+    from netbuilder.gui import theme
+    from netbuilder.gui.editor.autosave import find_recoveries
+    from netbuilder.gui.editor.main_window import MainWindow
+    from netbuilder.gui.panels import install_all
     from PySide6.QtWidgets import QApplication, QMessageBox
-
-    import core.codegen  # noqa: F401  (imports torch: the heavy part)
-    from core.errors import UserError
-    from core.project import load_project, presets_dir
-    from gui import theme
-    from gui.autosave import find_recoveries
-    from gui.main_window import MainWindow
-    from gui.panels import install_all
 
     # Everything imported so far lives for the whole session: keep it out of the collector so full
     # collections (150–190 ms with torch loaded) do not stall the GUI.

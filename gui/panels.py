@@ -29,16 +29,10 @@ class Panels:
 
 def install_all(window: Any) -> Panels:
     """Install every panel into ``window`` (a :class:`gui.main_window.MainWindow`) and wire them."""
-    from gui import (
-        autograd_view,
-        conv_walk_view,
-        explain_panel,
-        file_actions,
-        gradient_view,
-        stepthrough_view,
-        weights_view,
-    )
-    from gui.training_panel import TrainingPanel
+    from netbuilder.gui.editor import file_actions
+    from netbuilder.gui.inspect import autograd_view, gradient_view, weights_view
+    from netbuilder.gui.learn import conv_walk_view, explain_panel, stepthrough_view
+    from netbuilder.gui.training.panel import TrainingPanel
 
     training = TrainingPanel(window.document)
     training.install(window)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.graph import Graph
+from netbuilder.core.model.graph import Graph
 
 
 def sigmoid_mlp(depth: int = 10, width: int = 64) -> Graph:

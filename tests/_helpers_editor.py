@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from netbuilder.core.model.graph import Graph
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QMouseEvent
 from PySide6.QtWidgets import QApplication
-
-from core.graph import Graph
 
 
 @pytest.fixture
@@ -22,8 +21,8 @@ def cfg_dir(tmp_path, monkeypatch):
 def make_window(qtbot, cfg_dir):
     """Factory for main windows; the fixture holds them (qtbot keeps weak refs) and tears down the
     undo stack and scene before the interpreter can destroy them in a bad order."""
-    from gui import theme
-    from gui.main_window import MainWindow
+    from netbuilder.gui import theme
+    from netbuilder.gui.editor.main_window import MainWindow
 
     theme.apply(False)
     windows = []
@@ -110,7 +109,7 @@ def select(win, ids) -> None:
 
 
 def graph_dict(graph: Graph) -> dict:
-    from core.project import to_dict
+    from netbuilder.core.model.project import to_dict
 
     d = to_dict(graph)
     d.pop("name", None)

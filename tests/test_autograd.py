@@ -10,20 +10,19 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
-
-from core import autograd_cli
-from core.autograd import (
+from netbuilder.core.cli import autograd as autograd_cli
+from netbuilder.core.cli.main import main
+from netbuilder.core.errors import UserError
+from netbuilder.core.inspect.autograd import (
     AutogradError,
     autograd_graph,
     layered_layout,
     main_path,
     record_outputs,
 )
-from core.cli import main
-from core.compiler import build_model
-from core.errors import UserError
-from core.graph import Graph
-from core.project import load_preset, presets_dir
+from netbuilder.core.model.compiler import build_model
+from netbuilder.core.model.graph import Graph
+from netbuilder.core.model.project import load_preset, presets_dir
 
 torch.set_num_threads(1)
 
@@ -148,7 +147,7 @@ def test_layer_mapping_follows_the_real_tensors_in_branches() -> None:
     # The output grad_fn of every layer maps to that layer.
     outs = record_outputs(graph, model, x)
     loss = F.mse_loss(outs["fc"], torch.randn_like(outs["fc"]))
-    from core.autograd import _bfs
+    from netbuilder.core.inspect.autograd import _bfs
 
     _, index, _, _ = _bfs(loss.grad_fn)
     for nid, t in outs.items():
@@ -235,7 +234,7 @@ def test_main_path_expressions_evaluate_to_the_named_nodes() -> None:
     x = torch.randn(1, 1, 28, 28)
     outs = record_outputs(graph, model, x)
     loss = F.mse_loss(outs["fc"], torch.zeros(1, 10))
-    from core.autograd import walk
+    from netbuilder.core.inspect.autograd import walk
 
     ag = walk(loss)
     path = main_path(ag)
@@ -287,7 +286,7 @@ def test_cli_errors(tmp_path: Any, capsys: Any) -> None:
     assert "extension" in capsys.readouterr().err
     bad = tmp_path / "bad.json"
     g = load_preset("lenet-tutorial")
-    from core.project import save_project
+    from netbuilder.core.model.project import save_project
 
     g.graph.set_params("fc1", {"in_features": 256})
     save_project(bad, g.graph)
@@ -307,7 +306,7 @@ def test_cli_with_a_real_batch(tmp_path: Any, capsys: Any) -> None:
 
 
 def test_cli_with_checkpoint_weights(tmp_path: Any, capsys: Any) -> None:
-    checkpoint = pytest.importorskip("core.checkpoint")
+    checkpoint = pytest.importorskip("netbuilder.core.train.checkpoint")
     graph = load_preset("lenet-tutorial").graph
     model, _ = build_model(graph)
     path = tmp_path / "run.ckpt"

@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from core.cli import main
-from core.project import presets_dir
+from netbuilder.core.cli.main import main
+from netbuilder.core.model.project import presets_dir
 
 LENET = str(presets_dir() / "lenet5-mnist.json")
 
@@ -54,8 +53,8 @@ def test_export_writes_runnable_file(tmp_path: Path) -> None:
     ],
 )
 def test_user_errors_are_one_clean_line(args: list[str], words: str, tmp_path: Path) -> None:
-    out = subprocess.run([sys.executable, "-m", "core.cli", *args], capture_output=True, text=True, cwd=tmp_path,
-                         timeout=120, env={**__import__("os").environ, "PYTHONPATH": str(presets_dir().parents[1])})
+    out = subprocess.run([sys.executable, "-m", "netbuilder.core.cli", *args], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)
     assert out.returncode == 1
     assert "Traceback" not in out.stderr
     assert out.stderr.startswith("netbuilder: error:") and words in out.stderr

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from core.codegen import CodegenError, generate, legal_name
-from core.compiler import build_model
-from core.exporter import export_python
-from core.graph import Graph
-from core.project import ProjectError, load_preset, loads, presets_dir
+from netbuilder.core.interop.exporter import export_python
+from netbuilder.core.model.codegen import CodegenError, generate, legal_name
+from netbuilder.core.model.compiler import build_model
+from netbuilder.core.model.graph import Graph
+from netbuilder.core.model.project import ProjectError, load_preset, loads, presets_dir
 
 TUTORIAL_PRINT = """Net(
   (conv1): Conv2d(1, 6, kernel_size=(5, 5), stride=(1, 1))

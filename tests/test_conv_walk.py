@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from netbuilder.core.learn.conv_walk import ConvWalk, ConvWalkError
+from netbuilder.core.model.compiler import build_model
+from netbuilder.core.model.project import load_preset
+from netbuilder.core.train.data import load_dataset, prepare_images
 from torch import nn
-
-from core.compiler import build_model
-from core.conv_walk import ConvWalk, ConvWalkError
-from core.data import load_dataset, prepare_images
-from core.project import load_preset
 
 torch.set_num_threads(1)
 

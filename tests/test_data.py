@@ -13,10 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from core import data as D
-from core.data import DataError, check_compat, load_dataset, prepare_images
-from core.errors import UserError
+from netbuilder.core.errors import UserError
+from netbuilder.core.train import data as D
+from netbuilder.core.train.data import DataError, check_compat, load_dataset, prepare_images
 
 SHARED_MNIST = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "mnist"
 need_mnist = pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="real MNIST not present")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from netbuilder.core.interop.script_export import training_script
+from netbuilder.core.model.project import load_preset
 
-from core.project import load_preset
-from core.script_export import training_script
 from tests._helpers_export import fake_mnist, free_port, load_script, run_python
 
 

@@ -8,13 +8,12 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from core.compiler import build_model
-from core.explain import explain, window_arithmetic
-from core.graph import Graph
-from core.layers import REGISTRY, LayerSpec, register
-from core.project import load_preset
-from core.shapes import conv_out, same
+from netbuilder.core.learn.explain import explain, window_arithmetic
+from netbuilder.core.model.compiler import build_model
+from netbuilder.core.model.graph import Graph
+from netbuilder.core.model.layers import REGISTRY, LayerSpec, register
+from netbuilder.core.model.project import load_preset
+from netbuilder.core.model.shapes import conv_out, same
 
 
 def test_lenet_tutorial_text_matches_the_issue() -> None:

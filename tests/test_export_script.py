@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from netbuilder.core.cli.main import main as cli_main
+from netbuilder.core.interop.script_export import model_source, training_script, training_script_full
+from netbuilder.core.model.codegen import generate
+from netbuilder.core.model.project import load_preset, presets_dir, save_project
 
-from core.cli import main as cli_main
-from core.codegen import generate
-from core.project import load_preset, presets_dir, save_project
-from core.script_export import model_source, training_script, training_script_full
 from tests._helpers_export import PRESETS, fake_mnist, load_script, real_mnist, run_python
 
 
@@ -61,7 +61,8 @@ def test_bad_training_values_fall_back_and_are_never_written_as_code() -> None:
                 "dataset": "sample", "batch_size": True}
     out = training_script_full(load_preset("mlp-mnist").graph, training)
     assert "__import__" not in out.source and "hacked" not in out.source
-    app = pytest.importorskip("core.trainer").TrainConfig()  # left-out settings follow the app's defaults
+    # left-out settings follow the app's defaults
+    app = pytest.importorskip("netbuilder.core.train.trainer").TrainConfig()
     assert out.settings["lr"] == app.lr and out.settings["optimizer"] == "sgd" and out.settings["epochs"] == app.epochs
     assert out.settings["dataset"] == "mnist" and out.settings["batch_size"] == 64
     joined = " | ".join(out.notes)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from core.graph import Edge, Graph, GraphError
+from netbuilder.core.model.graph import Edge, Graph, GraphError
 
 
 def make() -> Graph:

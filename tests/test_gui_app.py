@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from netbuilder.core.model.project import load_preset, presets_dir
 from PySide6.QtWidgets import QApplication, QDockWidget, QMenu
-
-from core.project import load_preset, presets_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,9 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def app_window(qtbot, tmp_path, monkeypatch):
     """A main window with every panel installed (as `netbuilder` builds it), LeNet-5 loaded."""
     monkeypatch.setenv("NETBUILDER_CONFIG_DIR", str(tmp_path / "config"))
-    from gui import theme
-    from gui.main_window import MainWindow
-    from gui.panels import install_all
+    from netbuilder.gui import theme
+    from netbuilder.gui.editor.main_window import MainWindow
+    from netbuilder.gui.panels import install_all
 
     theme.apply(False)
     w = MainWindow()
@@ -106,7 +105,7 @@ def test_export_autograd_graph_json_and_dot(app_window, tmp_path: Path) -> None:
         assert "<svg" in (tmp_path / "a.svg").read_text()
     messages: list[str] = []
     w.status = lambda text, error=False: messages.append(text)  # type: ignore[method-assign]
-    import gui.file_actions as fam
+    import netbuilder.gui.editor.file_actions as fam
 
     fam.QMessageBox.warning = staticmethod(lambda *a, **k: None)  # type: ignore[method-assign]
     assert not fa.export_autograd(str(tmp_path / "a.txt"))
@@ -115,9 +114,9 @@ def test_export_autograd_graph_json_and_dot(app_window, tmp_path: Path) -> None:
 
 def test_weights_need_a_trained_model_then_load_into_the_exported_class(app_window, tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    import gui.file_actions as fam
-    from core.compiler import build_model
-    from core.exporter import export_python
+    import netbuilder.gui.editor.file_actions as fam
+    from netbuilder.core.interop.exporter import export_python
+    from netbuilder.core.model.compiler import build_model
 
     w, panels = app_window
     fa = w.file_actions
@@ -179,7 +178,7 @@ def test_import_a_model_file_as_an_unsaved_project_with_its_weights(app_window, 
 
 
 def test_import_errors_keep_the_current_document(app_window, tmp_path: Path, monkeypatch) -> None:
-    import gui.file_actions as fam
+    import netbuilder.gui.editor.file_actions as fam
 
     w, _ = app_window
     shown: list[str] = []
@@ -193,10 +192,10 @@ def test_import_errors_keep_the_current_document(app_window, tmp_path: Path, mon
 
 
 def test_checkpoint_opened_for_editing_seeds_the_next_run(app_window, tmp_path: Path) -> None:
-    from core.data import load_dataset
-    from core.train_events import WarningEvent
-    from core.trainer import TrainConfig, Trainer
-    from gui.training_worker import TrainingWorker
+    from netbuilder.core.train.data import load_dataset
+    from netbuilder.core.train.events import WarningEvent
+    from netbuilder.core.train.trainer import TrainConfig, Trainer
+    from netbuilder.gui.training.worker import TrainingWorker
 
     w, panels = app_window
     graph = load_preset("lenet5-mnist").graph
@@ -223,7 +222,7 @@ def test_checkpoint_opened_for_editing_seeds_the_next_run(app_window, tmp_path: 
 def test_screenshot_command_renders_the_whole_app(tmp_path: Path) -> None:
     out = tmp_path / "shot.png"
     env = {**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen", "NETBUILDER_CONFIG_DIR": str(tmp_path)}
-    r = subprocess.run([sys.executable, "-m", "core.cli", "--screenshot", str(out)], cwd=ROOT, env=env,
+    r = subprocess.run([sys.executable, "-m", "netbuilder.core.cli", "--screenshot", str(out)], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr
     from PySide6.QtGui import QImage
@@ -234,7 +233,7 @@ def test_screenshot_command_renders_the_whole_app(tmp_path: Path) -> None:
 
 def test_history_view_obeys_the_training_lock(app_window) -> None:
     w, _ = app_window
-    from gui import commands
+    from netbuilder.gui.editor import commands
 
     commands.execute(w.document, commands.SetParams(w.document, "conv1", {"out_channels": 8}))
     w.document.set_locked(True)
@@ -244,7 +243,7 @@ def test_history_view_obeys_the_training_lock(app_window) -> None:
 
 
 def test_views_forget_the_previous_model_on_a_new_project(app_window) -> None:
-    from core.trainer import TrainConfig, Trainer
+    from netbuilder.core.train.trainer import TrainConfig, Trainer
 
     w, panels = app_window
     trainer = Trainer(w.document.graph, TrainConfig(dataset="sample", threads=1))
@@ -266,15 +265,15 @@ def test_screenshot_of_a_corrupt_file_fails_fast(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("not json")
     env = {**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen", "NETBUILDER_CONFIG_DIR": str(tmp_path)}
-    r = subprocess.run([sys.executable, "-m", "core.cli", "--screenshot", str(tmp_path / "x.png"), str(bad)],
+    r = subprocess.run([sys.executable, "-m", "netbuilder.core.cli", "--screenshot", str(tmp_path / "x.png"), str(bad)],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "invalid JSON" in r.stderr and not (tmp_path / "x.png").exists()
 
 
 def test_opening_a_project_offers_its_checkpoint(app_window, tmp_path: Path) -> None:
-    from core.project import save_project
-    from core.trainer import TrainConfig, Trainer
-    from gui.training_panel import checkpoint_path_for
+    from netbuilder.core.model.project import save_project
+    from netbuilder.core.train.trainer import TrainConfig, Trainer
+    from netbuilder.gui.training.panel import checkpoint_path_for
 
     w, panels = app_window
     project = tmp_path / "lenet.json"

@@ -11,14 +11,13 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
 from _helpers_editor import cfg_dir, drop_layer, make_window, port_drag, select, win  # noqa: F401
+from netbuilder.core.model.codegen import generate
+from netbuilder.core.model.graph import Edge
+from netbuilder.core.model.inference import infer
+from netbuilder.core.model.project import load_preset, presets_dir
+from netbuilder.core.model.shapes import fmt_shape
 from PySide6.QtCore import QPointF
 from PySide6.QtWidgets import QApplication
-
-from core.codegen import generate
-from core.graph import Edge
-from core.inference import infer
-from core.project import load_preset
-from core.shapes import fmt_shape
 
 LENET_PARAMS = 61_706
 
@@ -145,7 +144,7 @@ def test_invalid_port_drop_snaps_back_with_reason(win):
 
 
 def test_shape_error_badge_and_fix_in_inspector(win):
-    win.open_template(__import__("core.project", fromlist=["presets_dir"]).presets_dir() / "lenet5-mnist.json")
+    win.open_template(presets_dir() / "lenet5-mnist.json")
     doc = win.document
     assert doc.result.ok and not doc.modified
     _edit(win, "conv2", "kernel_size", 20)  # pool1 gives 14×14: a 20×20 kernel cannot fit
@@ -252,7 +251,7 @@ def test_palette_double_click_adds_and_connects(win):
 
 
 def test_palette_lists_registry_by_category_with_tooltips(win):
-    from core.layers import REGISTRY, by_category
+    from netbuilder.core.model.layers import REGISTRY, by_category
 
     assert set(win.palette.items) == set(REGISTRY)
     for cat, specs in by_category().items():
@@ -264,7 +263,7 @@ def test_palette_lists_registry_by_category_with_tooltips(win):
 
 
 def test_delete_multi_and_undo_is_one_step(win):
-    win.open_template(__import__("core.project", fromlist=["presets_dir"]).presets_dir() / "lenet5-mnist.json")
+    win.open_template(presets_dir() / "lenet5-mnist.json")
     doc = win.document
     before = {n.id: n for n in doc.graph.nodes}
     edges_before = doc.graph.edges
@@ -281,13 +280,13 @@ def test_delete_multi_and_undo_is_one_step(win):
 
 
 def test_copy_paste_duplicate_keep_internal_edges(win):
-    win.open_template(__import__("core.project", fromlist=["presets_dir"]).presets_dir() / "lenet5-mnist.json")
+    win.open_template(presets_dir() / "lenet5-mnist.json")
     doc = win.document
     n0, e0 = len(doc.graph), len(doc.graph.edges)
     select(win, ["conv1", "relu1", "pool1"])
     assert win.copy()
     mime = QApplication.clipboard().mimeData()
-    from gui.commands import CLIPBOARD_MIME
+    from netbuilder.gui.editor.commands import CLIPBOARD_MIME
 
     assert mime.hasFormat(CLIPBOARD_MIME)
     assert '"conv1"' in mime.text()  # JSON, not pickle
@@ -317,7 +316,7 @@ def test_copy_paste_duplicate_keep_internal_edges(win):
 
 
 def test_move_rename_layout_undo(win):
-    win.open_template(__import__("core.project", fromlist=["presets_dir"]).presets_dir() / "lenet5-mnist.json")
+    win.open_template(presets_dir() / "lenet5-mnist.json")
     doc = win.document
     item = win.scene.node_item("conv1")
     old = doc.graph.node("conv1").position
@@ -347,7 +346,7 @@ def test_move_rename_layout_undo(win):
 
 
 def test_disconnect_and_context_actions(win):
-    win.open_template(__import__("core.project", fromlist=["presets_dir"]).presets_dir() / "lenet5-mnist.json")
+    win.open_template(presets_dir() / "lenet5-mnist.json")
     doc = win.document
     select(win, ["relu1"])
     win.act_disconnect.trigger()
@@ -360,7 +359,7 @@ def test_disconnect_and_context_actions(win):
 
 
 def test_summary_row_selects_node_and_code_highlights_its_lines(win):
-    win.open_template(__import__("core.project", fromlist=["presets_dir"]).presets_dir() / "lenet5-mnist.json")
+    win.open_template(presets_dir() / "lenet5-mnist.json")
     doc = win.document
     row = win.summary.row_ids().index("conv2")
     win.summary.table.selectRow(row)
@@ -375,9 +374,9 @@ def test_summary_row_selects_node_and_code_highlights_its_lines(win):
 
 
 def test_locked_document_refuses_edits_visibly(win):
-    from gui.commands import AddNode, LockedError, execute
+    from netbuilder.gui.editor.commands import AddNode, LockedError, execute
 
-    win.open_template(__import__("core.project", fromlist=["presets_dir"]).presets_dir() / "lenet5-mnist.json")
+    win.open_template(presets_dir() / "lenet5-mnist.json")
     doc = win.document
     doc.set_locked(True)
     assert win.view.banner_visible()
@@ -411,7 +410,7 @@ def test_scene_tint_and_legend_api(win):
     from PySide6.QtGui import QColor
     from PySide6.QtWidgets import QLabel
 
-    win.open_template(__import__("core.project", fromlist=["presets_dir"]).presets_dir() / "lenet5-mnist.json")
+    win.open_template(presets_dir() / "lenet5-mnist.json")
     win.scene.set_node_tint("conv1", QColor("#ff0000"))
     assert win.scene.node_item("conv1").tint == QColor("#ff0000")
     win.document.refresh()  # inference updates keep the tint
@@ -429,7 +428,7 @@ def test_scene_tint_and_legend_api(win):
 
 
 def test_zoom_and_fit(win):
-    win.open_template(__import__("core.project", fromlist=["presets_dir"]).presets_dir() / "lenet5-mnist.json")
+    win.open_template(presets_dir() / "lenet5-mnist.json")
     win.view.fit()
     z = win.view.zoom()
     bounds = win.scene.items_bounds()
@@ -460,7 +459,7 @@ def test_rubber_band_and_ctrl_click_selection(win):
     from PySide6.QtCore import Qt
     from PySide6.QtGui import QMouseEvent
 
-    win.open_template(__import__("core.project", fromlist=["presets_dir"]).presets_dir() / "lenet5-mnist.json")
+    win.open_template(presets_dir() / "lenet5-mnist.json")
     r1 = win.scene.node_item("input").sceneBoundingRect()
     r2 = win.scene.node_item("relu1").sceneBoundingRect()
     drag(win.view, QPointF(r1.left() - 20, r1.top() - 30), QPointF(r2.right() + 10, r2.bottom() + 10), steps=6)
@@ -476,7 +475,7 @@ def test_painting_many_times_does_not_crash(win):
     (a reference to None dropped by every void call such as QPainter.setPen) dies here."""
     from PySide6.QtGui import QImage, QPainter
 
-    win.open_template(__import__("core.project", fromlist=["presets_dir"]).presets_dir() / "resnet-tiny.json")
+    win.open_template(presets_dir() / "resnet-tiny.json")
     img = QImage(800, 500, QImage.Format.Format_ARGB32)
     for i in range(150):
         if i % 10 == 0:

@@ -15,9 +15,8 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
 from _helpers_editor import cfg_dir, graph_dict, make_window, select, win  # noqa: F401
+from netbuilder.core.model.project import load_preset, load_project, presets_dir
 from PySide6.QtWidgets import QMessageBox
-
-from core.project import load_preset, load_project, presets_dir
 
 LENET = presets_dir() / "lenet5-mnist.json"
 
@@ -109,7 +108,7 @@ def test_unsaved_changes_prompt_on_new_and_close(win, monkeypatch):
 
 
 def test_autosave_and_restore_after_crash(make_window, tmp_path):
-    from gui import autosave
+    from netbuilder.gui.editor import autosave
 
     w = make_window()
     w.open_template(LENET)
@@ -143,7 +142,7 @@ def test_autosave_and_restore_after_crash(make_window, tmp_path):
 
 
 def test_corrupt_recovery_file_is_dropped(cfg_dir):
-    from gui import autosave
+    from netbuilder.gui.editor import autosave
 
     d = autosave.state_dir()
     junk = d / "recovery-999999999.json"
@@ -181,7 +180,7 @@ def test_export_python_writes_the_generated_module(win, tmp_path, monkeypatch):
 
 
 def test_templates_open_readable_and_unmodified(win):
-    from gui.main_window import preset_templates
+    from netbuilder.gui.editor.main_window import preset_templates
 
     names = [n for n, _ in preset_templates()]
     assert names[0] == "LeNet-5 (MNIST)" and len(names) >= 3
@@ -202,7 +201,7 @@ def test_templates_open_readable_and_unmodified(win):
 def test_screenshot_command_renders_offscreen(tmp_path):
     out = tmp_path / "shot.png"
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", NETBUILDER_CONFIG_DIR=str(tmp_path / "cfg"))
-    r = subprocess.run([sys.executable, "-m", "core.cli", "--screenshot", str(out)], env=env,
+    r = subprocess.run([sys.executable, "-m", "netbuilder.core.cli", "--screenshot", str(out)], env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     from PySide6.QtGui import QImage
@@ -212,6 +211,6 @@ def test_screenshot_command_renders_offscreen(tmp_path):
     # not a blank image: the canvas and nodes have several colours
     colours = {img.pixel(x, y) for x in range(0, 1600, 37) for y in range(0, 1000, 29)}
     assert len(colours) > 20
-    bad = subprocess.run([sys.executable, "-m", "core.cli", str(tmp_path / "missing.json"), "--screenshot",
+    bad = subprocess.run([sys.executable, "-m", "netbuilder.core.cli", str(tmp_path / "missing.json"), "--screenshot",
                           str(out)], env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "no such file" in bad.stderr

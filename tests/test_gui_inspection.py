@@ -9,17 +9,17 @@ from typing import Any
 
 import pytest
 import torch
+from netbuilder.core.inspect.autograd import autograd_graph
+from netbuilder.core.model.compiler import build_model
+from netbuilder.core.model.graph import Graph
+from netbuilder.core.model.project import load_preset
+from netbuilder.core.train.events import GradStatsEvent, HistogramEvent
+from netbuilder.gui.editor.document import Document
+from netbuilder.gui.inspect.autograd_view import AutogradView
+from netbuilder.gui.inspect.gradient_view import ROLE_VALUE, fmt
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor
 
-from core.autograd import autograd_graph
-from core.compiler import build_model
-from core.graph import Graph
-from core.project import load_preset
-from core.train_events import GradStatsEvent, HistogramEvent
-from gui.autograd_view import AutogradView
-from gui.document import Document
-from gui.gradient_view import ROLE_VALUE, fmt
 from tests._graphs import sigmoid_mlp
 
 torch.set_num_threads(1)
@@ -122,7 +122,7 @@ def test_autograd_view_shows_errors_instead_of_crashing(qtbot: Any, docs: Any) -
 
 
 def test_autograd_view_real_batch_with_trained_model(qtbot: Any, docs: Any) -> None:
-    from core.data import load_dataset
+    from netbuilder.core.train.data import load_dataset
 
     ds = load_dataset("sample")
     doc = docs(load_preset("lenet5-mnist").graph)
@@ -142,7 +142,7 @@ def test_autograd_view_real_batch_with_trained_model(qtbot: Any, docs: Any) -> N
 
 @pytest.fixture(scope="module")
 def sample() -> Any:
-    from core.data import load_dataset
+    from netbuilder.core.train.data import load_dataset
 
     return load_dataset("sample")
 
@@ -150,7 +150,7 @@ def sample() -> Any:
 def run_trainer(graph: Graph, dataset: Any, steps: int, check: Any = None, **cfg: Any) -> tuple[Any, list[Any]]:
     """Real training steps with statistics every step; ``check(trainer, event)`` sees each
     GradStatsEvent while the model still holds that step's gradients."""
-    from core.trainer import TrainConfig, Trainer
+    from netbuilder.core.train.trainer import TrainConfig, Trainer
 
     config = TrainConfig(dataset="sample", epochs=1, limit_steps=steps, stats_every=1, histogram_every=2,
                          schedule="none", eval_batch_size=1000, **cfg)
@@ -164,7 +164,7 @@ def run_trainer(graph: Graph, dataset: Any, steps: int, check: Any = None, **cfg
 
 
 def test_gradient_numbers_equal_p_grad_norm(qtbot: Any, docs: Any, sample: Any) -> None:
-    from gui.gradient_view import GradientView
+    from netbuilder.gui.inspect.gradient_view import GradientView
 
     doc = docs(load_preset("lenet5-mnist").graph)
     view = GradientView(doc)
@@ -200,7 +200,7 @@ def test_gradient_numbers_equal_p_grad_norm(qtbot: Any, docs: Any, sample: Any) 
 
 
 def test_gradient_filter_collapse_sort(qtbot: Any, docs: Any) -> None:
-    from gui.gradient_view import GradientView
+    from netbuilder.gui.inspect.gradient_view import GradientView
 
     doc = docs(load_preset("lenet5-mnist").graph)
     view = GradientView(doc)
@@ -227,7 +227,7 @@ def test_gradient_filter_collapse_sort(qtbot: Any, docs: Any) -> None:
 
 
 def test_histogram_event_is_shown(qtbot: Any, docs: Any) -> None:
-    from gui.gradient_view import GradientView
+    from netbuilder.gui.inspect.gradient_view import GradientView
 
     doc = docs(load_preset("lenet5-mnist").graph)
     view = GradientView(doc)
@@ -239,7 +239,7 @@ def test_histogram_event_is_shown(qtbot: Any, docs: Any) -> None:
 
 
 def test_vanishing_warning_for_sigmoid_mlp_not_lenet(qtbot: Any, docs: Any, sample: Any) -> None:
-    from gui.gradient_view import GradientView
+    from netbuilder.gui.inspect.gradient_view import GradientView
 
     for graph, expect in ((sigmoid_mlp(), True), (load_preset("lenet5-mnist").graph, False)):
         doc = docs(graph)
@@ -271,7 +271,7 @@ class FakeScene:
 
 
 def test_tint_toggle_colours_the_canvas(qtbot: Any, docs: Any) -> None:
-    from gui.gradient_view import GradientView, norm_colour
+    from netbuilder.gui.inspect.gradient_view import GradientView, norm_colour
 
     doc = docs(load_preset("lenet5-mnist").graph)
     view = GradientView(doc)
@@ -292,9 +292,9 @@ def test_tint_toggle_colours_the_canvas(qtbot: Any, docs: Any) -> None:
 
 
 def test_tint_on_the_real_canvas_scene_with_legend(qtbot: Any, docs: Any) -> None:
-    canvas = pytest.importorskip("gui.canvas.view")
-    from gui.canvas.scene import GraphScene
-    from gui.gradient_view import GradientView
+    canvas = pytest.importorskip("netbuilder.gui.editor.canvas.view")
+    from netbuilder.gui.editor.canvas.scene import GraphScene
+    from netbuilder.gui.inspect.gradient_view import GradientView
 
     doc = docs(load_preset("lenet5-mnist").graph)
     scene = GraphScene(doc)
@@ -325,7 +325,7 @@ def trained(sample: Any, tmp_path_factory: Any) -> Any:
 
 
 def test_kernel_grid_of_lenet_conv1(qtbot: Any, docs: Any, trained: Any) -> None:
-    from gui.weights_view import WeightsView
+    from netbuilder.gui.inspect.weights_view import WeightsView
 
     trainer, _ = trained
     doc = docs(load_preset("lenet5-mnist").graph)
@@ -347,9 +347,9 @@ def test_kernel_grid_of_lenet_conv1(qtbot: Any, docs: Any, trained: Any) -> None
 
 
 def test_feature_maps_list_every_conv_and_pool_with_shapes(qtbot: Any, docs: Any, trained: Any) -> None:
-    from core.inference import infer
-    from core.layers import REGISTRY
-    from gui.weights_view import WeightsView
+    from netbuilder.core.model.inference import infer
+    from netbuilder.core.model.layers import REGISTRY
+    from netbuilder.gui.inspect.weights_view import WeightsView
 
     trainer, _ = trained
     doc = docs(load_preset("lenet5-mnist").graph)
@@ -380,7 +380,7 @@ def test_feature_maps_list_every_conv_and_pool_with_shapes(qtbot: Any, docs: Any
 
 
 def test_weights_from_checkpoint_and_errors(qtbot: Any, docs: Any, trained: Any, tmp_path: Any) -> None:
-    from gui.weights_view import WeightsView
+    from netbuilder.gui.inspect.weights_view import WeightsView
 
     trainer, path = trained
     doc = docs(Graph())
@@ -399,10 +399,9 @@ def test_weights_from_checkpoint_and_errors(qtbot: Any, docs: Any, trained: Any,
 
 
 def test_install_adds_docks_and_wires_training_panel(qtbot: Any, docs: Any, trained: Any) -> None:
+    from netbuilder.core.train.events import FinishedEvent
+    from netbuilder.gui.inspect import autograd_view, gradient_view, weights_view
     from PySide6.QtCore import QObject, Signal
-
-    from core.train_events import FinishedEvent
-    from gui import autograd_view, gradient_view, weights_view
 
     class Panel(QObject):
         event_received = Signal(object)

@@ -8,15 +8,14 @@ import pytest
 pytest.importorskip("pytestqt")
 
 import torch
+from netbuilder.core.inspect.autograd import record_outputs
+from netbuilder.core.model.compiler import build_model
+from netbuilder.core.model.inference import infer
+from netbuilder.core.model.project import load_preset
+from netbuilder.core.model.shapes import fmt_shape
+from netbuilder.gui.editor.document import Document
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-
-from core.autograd import record_outputs
-from core.compiler import build_model
-from core.inference import infer
-from core.project import load_preset
-from core.shapes import fmt_shape
-from gui.document import Document
 
 torch.set_num_threads(1)
 
@@ -54,7 +53,7 @@ def _truth(graph):
 
 @pytest.mark.parametrize("preset", ["lenet5-mnist", "lenet-tutorial"])
 def test_explain_sizes_and_parameter_counts_match_torch(qtbot, make_doc, preset):
-    from gui.explain_panel import ExplainPanel
+    from netbuilder.gui.learn.explain_panel import ExplainPanel
 
     doc = make_doc(preset)
     panel = ExplainPanel(doc)
@@ -78,7 +77,7 @@ def test_explain_sizes_and_parameter_counts_match_torch(qtbot, make_doc, preset)
 
 
 def test_explain_shows_the_arithmetic_with_actual_numbers(qtbot, make_doc):
-    from gui.explain_panel import ExplainPanel
+    from netbuilder.gui.learn.explain_panel import ExplainPanel
 
     tut = ExplainPanel(make_doc("lenet-tutorial"))
     qtbot.addWidget(tut)
@@ -92,7 +91,7 @@ def test_explain_shows_the_arithmetic_with_actual_numbers(qtbot, make_doc):
 
 
 def test_explain_updates_after_an_edit_and_notes_a_linear_that_no_longer_fits(qtbot, make_doc):
-    from gui.explain_panel import ExplainPanel
+    from netbuilder.gui.learn.explain_panel import ExplainPanel
 
     doc = make_doc("lenet-tutorial")
     panel = ExplainPanel(doc)
@@ -114,7 +113,7 @@ def test_explain_updates_after_an_edit_and_notes_a_linear_that_no_longer_fits(qt
 
 
 def test_clicking_an_entry_selects_the_node_and_selection_highlights_the_entry(qtbot, make_doc):
-    from gui.explain_panel import ExplainPanel
+    from netbuilder.gui.learn.explain_panel import ExplainPanel
 
     doc = make_doc()
     panel = ExplainPanel(doc)
@@ -148,7 +147,7 @@ def _torch_conv(walk, stride, padding):
 
 
 def test_conv_walk_classic_example_played_to_the_end_equals_torch(qtbot):
-    from gui.conv_walk_view import ConvWalkView
+    from netbuilder.gui.learn.conv_walk_view import ConvWalkView
 
     view = ConvWalkView()
     qtbot.addWidget(view)
@@ -169,7 +168,7 @@ def test_conv_walk_classic_example_played_to_the_end_equals_torch(qtbot):
 
 
 def test_conv_walk_padded_strided_case_equals_torch(qtbot):
-    from gui.conv_walk_view import ConvWalkView
+    from netbuilder.gui.learn.conv_walk_view import ConvWalkView
 
     view = ConvWalkView()
     qtbot.addWidget(view)
@@ -192,7 +191,7 @@ def test_conv_walk_padded_strided_case_equals_torch(qtbot):
 
 
 def test_conv_walk_step_play_pause_back_and_click_controls(qtbot):
-    from gui.conv_walk_view import ConvWalkView
+    from netbuilder.gui.learn.conv_walk_view import ConvWalkView
 
     view = ConvWalkView()
     qtbot.addWidget(view)
@@ -225,7 +224,7 @@ def test_conv_walk_step_play_pause_back_and_click_controls(qtbot):
 
 
 def test_conv_walk_bad_sizes_say_why(qtbot):
-    from gui.conv_walk_view import ConvWalkView
+    from netbuilder.gui.learn.conv_walk_view import ConvWalkView
 
     view = ConvWalkView()
     qtbot.addWidget(view)
@@ -238,10 +237,10 @@ def test_conv_walk_bad_sizes_say_why(qtbot):
 
 
 def test_conv_walk_from_layer_sizes_and_real_weights_on_a_real_image(qtbot, make_doc):
-    from core.conv_walk import ConvWalkError
-    from core.data import load_dataset, prepare_images
-    from core.layers import get_spec
-    from gui.conv_walk_view import ConvWalkView, is_convolution
+    from netbuilder.core.learn.conv_walk import ConvWalkError
+    from netbuilder.core.model.layers import get_spec
+    from netbuilder.core.train.data import load_dataset, prepare_images
+    from netbuilder.gui.learn.conv_walk_view import ConvWalkView, is_convolution
 
     assert is_convolution(get_spec("Conv2d"))
     assert not any(is_convolution(get_spec(t)) for t in ("Linear", "MaxPool2d", "ReLU", "Input", "BatchNorm2d"))
@@ -292,7 +291,7 @@ CODE_LINES = [
 
 
 def test_step_through_narrative_code_lines_and_conv1_bias_grad(qtbot, make_doc):
-    from gui.stepthrough_view import StepThroughView, autograd_key
+    from netbuilder.gui.learn.stepthrough_view import StepThroughView, autograd_key
 
     doc = make_doc("lenet-tutorial")
     view = StepThroughView(doc)
@@ -358,7 +357,7 @@ def test_step_through_narrative_code_lines_and_conv1_bias_grad(qtbot, make_doc):
 
 
 def test_step_through_watched_parameter_and_settings_restart(qtbot, make_doc):
-    from gui.stepthrough_view import StepThroughView
+    from netbuilder.gui.learn.stepthrough_view import StepThroughView
 
     doc = make_doc("lenet5-mnist")
     view = StepThroughView(doc)
@@ -385,8 +384,8 @@ def test_step_through_watched_parameter_and_settings_restart(qtbot, make_doc):
 
 
 def test_step_through_with_trained_weights_leaves_the_model_alone(qtbot, make_doc):
-    from core.data import load_dataset
-    from gui.stepthrough_view import StepThroughView
+    from netbuilder.core.train.data import load_dataset
+    from netbuilder.gui.learn.stepthrough_view import StepThroughView
 
     doc = make_doc("lenet5-mnist")
     view = StepThroughView(doc)
@@ -401,7 +400,7 @@ def test_step_through_with_trained_weights_leaves_the_model_alone(qtbot, make_do
     assert view.stepper.input.shape == (1, 1, 28, 28)
     ds = load_dataset("sample")
     view.image_box.setValue(5)  # another test image, with its own label as the target
-    from core.data import prepare_images
+    from netbuilder.core.train.data import prepare_images
 
     assert torch.equal(view.stepper.input, prepare_images(ds.test_x[5:6], ds, (1, 28, 28), "none"))
     assert torch.equal(view.stepper.target, ds.test_y[5:6])
@@ -414,11 +413,11 @@ def test_step_through_with_trained_weights_leaves_the_model_alone(qtbot, make_do
 # --- In the main window -------------------------------------------------------------------------
 
 def test_install_in_main_window_and_open_conv_walk_from_a_node(qtbot, tmp_path, monkeypatch):
-    pytest.importorskip("gui.main_window")
+    pytest.importorskip("netbuilder.gui.editor.main_window")
+    from netbuilder.gui import theme
+    from netbuilder.gui.editor.main_window import MainWindow
+    from netbuilder.gui.learn import conv_walk_view, explain_panel, stepthrough_view
     from PySide6.QtWidgets import QApplication
-
-    from gui import conv_walk_view, explain_panel, stepthrough_view, theme
-    from gui.main_window import MainWindow
 
     monkeypatch.setenv("NETBUILDER_CONFIG_DIR", str(tmp_path / "config"))
     theme.apply(False)
@@ -428,7 +427,7 @@ def test_install_in_main_window_and_open_conv_walk_from_a_node(qtbot, tmp_path, 
         win.show()
         autograd = None
         try:
-            from gui import autograd_view
+            from netbuilder.gui.inspect import autograd_view
 
             autograd = autograd_view.install(win)
         except ImportError:
@@ -466,11 +465,10 @@ def test_install_in_main_window_and_open_conv_walk_from_a_node(qtbot, tmp_path, 
 
 
 def test_views_follow_a_finished_training_run(qtbot, make_doc):
+    from netbuilder.core.train.data import load_dataset
+    from netbuilder.core.train.events import FinishedEvent
+    from netbuilder.gui.learn import conv_walk_view, stepthrough_view
     from PySide6.QtCore import QObject, Signal
-
-    from core.data import load_dataset
-    from core.train_events import FinishedEvent
-    from gui import conv_walk_view, stepthrough_view
 
     class FakeTrainer:
         def __init__(self, model, dataset):

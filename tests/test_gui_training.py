@@ -10,11 +10,9 @@ import torch
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtWidgets import QMainWindow
-
-from core.checkpoint import load_checkpoint
-from core.project import load_preset, to_dict
-from core.train_events import (
+from netbuilder.core.model.project import load_preset, to_dict
+from netbuilder.core.train.checkpoint import load_checkpoint
+from netbuilder.core.train.events import (
     EpochEvent,
     FailedEvent,
     FinishedEvent,
@@ -22,9 +20,10 @@ from core.train_events import (
     StepEvent,
     StoppedEvent,
 )
-from gui.document import Document
-from gui.training_panel import TrainingPanel, graph_diff
-from gui.training_worker import choose_threads
+from netbuilder.gui.editor.document import Document
+from netbuilder.gui.training.panel import TrainingPanel, graph_diff
+from netbuilder.gui.training.worker import choose_threads
+from PySide6.QtWidgets import QMainWindow
 
 RUN_TIMEOUT_MS = 180_000  # a safety net against hangs, not a speed requirement
 
@@ -339,7 +338,7 @@ def test_thread_choice_leaves_the_gui_a_core():
 
 
 def test_document_locked_mid_run_refuses_edits(qtbot, panels):
-    from gui import commands
+    from netbuilder.gui.editor import commands
 
     panel = panels(epochs=50)
     panel.start()
@@ -353,8 +352,8 @@ def test_document_locked_mid_run_refuses_edits(qtbot, panels):
 
 
 def test_results_view_filters_mistakes_by_cell(qtbot):
-    from core.data import load_dataset
-    from gui.results_views import ResultsView
+    from netbuilder.core.train.data import load_dataset
+    from netbuilder.gui.training.results import ResultsView
 
     ds = load_dataset("sample")
     view = ResultsView()
@@ -380,7 +379,7 @@ def test_results_view_filters_mistakes_by_cell(qtbot):
 
 
 def test_plots_redraw_on_a_timer_not_per_event(qtbot):
-    from gui.training_plots import TrainingPlots, ema
+    from netbuilder.gui.training.plots import TrainingPlots, ema
 
     plots = TrainingPlots()
     qtbot.addWidget(plots)
@@ -397,7 +396,7 @@ def test_plots_redraw_on_a_timer_not_per_event(qtbot):
 
 
 def test_opening_another_project_mid_run_asks_stops_and_resets(qtbot, panels, monkeypatch):
-    from gui.main_window import MainWindow
+    from netbuilder.gui.editor.main_window import MainWindow
 
     panel = panels(epochs=50)
     window = MainWindow(panel.document, autosave_ms=10**9)
@@ -423,8 +422,8 @@ def fake_download(monkeypatch, calls: list[str]):
     without download and download "forever" (reporting progress) with it, until cancelled."""
     import time as _time
 
-    import gui.training_panel as tp
-    from core.data import DataError
+    import netbuilder.gui.training.panel as tp
+    from netbuilder.core.train.data import DataError
 
     real = tp.load_dataset
 
@@ -480,7 +479,7 @@ def test_download_blocks_checkpoint_loading_and_can_be_cancelled(qtbot, panels, 
 
 
 def test_closing_the_window_mid_download_asks_and_cancels_it(qtbot, panels, monkeypatch):
-    from gui.main_window import MainWindow
+    from netbuilder.gui.editor.main_window import MainWindow
 
     before = {t.ident for t in threading.enumerate()}
     panel = panels()
@@ -512,8 +511,8 @@ def test_closing_the_window_mid_download_asks_and_cancels_it(qtbot, panels, monk
 
 
 def test_cancelling_a_real_fetch_stops_without_trying_other_mirrors(tmp_path, monkeypatch):
-    import core.data as data
-    from gui.training_worker import TaskCancelled, TaskWorker
+    import netbuilder.core.train.data as data
+    from netbuilder.gui.training.worker import TaskCancelled, TaskWorker
 
     src = tmp_path / "mirror"
     src.mkdir()
@@ -543,7 +542,7 @@ def test_cancelling_a_real_fetch_stops_without_trying_other_mirrors(tmp_path, mo
 
 
 def test_starting_weights_belong_to_their_project(qtbot, panels):
-    from gui.main_window import MainWindow
+    from netbuilder.gui.editor.main_window import MainWindow
 
     panel = panels()
     window = MainWindow(panel.document, autosave_ms=10**9)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from netbuilder.core.model.project import load_preset
+from netbuilder.core.train.data import load_dataset
+from netbuilder.core.train.trainer import TrainConfig, Trainer
+from netbuilder.gui.training.try_it import CANVAS, TryItView, preprocess
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
-
-from core.data import load_dataset
-from core.project import load_preset
-from core.trainer import TrainConfig, Trainer
-from gui.try_it import CANVAS, TryItView, preprocess
 
 torch.set_num_threads(1)
 

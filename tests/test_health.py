@@ -7,12 +7,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
-
-from core.compiler import build_model
-from core.data import load_dataset, prepare_images
-from core.graph import Graph
-from core.health import (
+from netbuilder.core.inspect.health import (
     HealthMonitor,
     check_model,
     dead_relu_report,
@@ -21,8 +16,13 @@ from core.health import (
     is_vanishing,
     layer_norms,
 )
-from core.project import load_preset
-from core.train_events import GradStatsEvent
+from netbuilder.core.model.compiler import build_model
+from netbuilder.core.model.graph import Graph
+from netbuilder.core.model.project import load_preset
+from netbuilder.core.train.data import load_dataset, prepare_images
+from netbuilder.core.train.events import GradStatsEvent
+from torch import nn
+
 from tests._graphs import sigmoid_mlp
 
 torch.set_num_threads(1)

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 import torch
+from netbuilder.core.cli.main import main as cli_main
+from netbuilder.core.interop.importer import ModelImportError, import_model, import_module_file
+from netbuilder.core.model.compiler import build_model
+from netbuilder.core.model.project import load_project, presets_dir
 
-from core.cli import main as cli_main
-from core.compiler import build_model
-from core.importer import ModelImportError, import_model, import_module_file
-from core.project import load_project, presets_dir
 from tests._helpers_export import PRESETS, load_script
 
 

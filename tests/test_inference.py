@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from core.graph import Graph
-from core.inference import infer
-from core.project import load_preset
+from netbuilder.core.model.graph import Graph
+from netbuilder.core.model.inference import infer
+from netbuilder.core.model.project import load_preset
 
 
 def chain(*layers: tuple[str, str, dict[str, object]], shape: list[int] | None = None) -> Graph:

@@ -8,11 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
-from core.compiler import build_model
-from core.data import load_dataset, prepare_images
-from core.graph import Graph
-from core.inspect_model import (
+from netbuilder.core.inspect.model_view import (
     InspectError,
     feature_maps,
     grid_shape,
@@ -20,7 +16,10 @@ from core.inspect_model import (
     model_from_checkpoint,
     model_from_state_dict,
 )
-from core.project import load_preset
+from netbuilder.core.model.compiler import build_model
+from netbuilder.core.model.graph import Graph
+from netbuilder.core.model.project import load_preset
+from netbuilder.core.train.data import load_dataset, prepare_images
 
 torch.set_num_threads(1)
 
@@ -131,7 +130,7 @@ def test_after_training_and_from_a_checkpoint(data: tuple[torch.Tensor, torch.Te
     for fa, fb in zip(a, b, strict=True):
         np.testing.assert_array_equal(fa.raw, fb.raw)
 
-    checkpoint = pytest.importorskip("core.checkpoint")
+    checkpoint = pytest.importorskip("netbuilder.core.train.checkpoint")
     path = tmp_path / "run.ckpt"
     checkpoint.save_checkpoint(path, graph=graph, state_dict=model.state_dict(), optimizer_state={}, rng={},
                                epoch=1, global_step=8, history={}, config={})

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from core import project as proj
-from core.project import ProjectError, load_preset, load_project, loads, presets_dir, save_project
+from netbuilder.core.model import project as proj
+from netbuilder.core.model.project import ProjectError, load_preset, load_project, loads, presets_dir, save_project
 
 
 def doc(nodes: list[dict[str, Any]], edges: list[dict[str, Any]] | None = None, **extra: Any) -> str:
@@ -69,7 +68,7 @@ def test_typed_errors_name_node_and_field(text: str, node: str | None, field: st
 
 
 def test_cycles_load_and_are_reported_by_inference() -> None:
-    from core.inference import infer
+    from netbuilder.core.model.inference import infer
 
     text = doc([INPUT, {"id": "a", "type": "Add"}, {"id": "r", "type": "ReLU"}],
                [{"src": "input", "dst": "a"}, {"src": "r", "dst": "a", "port": 1}, {"src": "a", "dst": "r"}])
@@ -134,7 +133,7 @@ def test_saved_text_is_diff_friendly(tmp_path: Path) -> None:
 
 
 def test_atomic_write_keeps_the_files_permissions(tmp_path: Path) -> None:
-    from core.project import atomic_write
+    from netbuilder.core.model.project import atomic_write
 
     old = os.umask(0o022)
     try:

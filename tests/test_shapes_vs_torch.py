@@ -14,9 +14,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from core.layers import AUTO, REGISTRY, LayerSpec, get_spec
-from core.shapes import ShapeError
+from netbuilder.core.model.layers import AUTO, REGISTRY, LayerSpec, get_spec
+from netbuilder.core.model.shapes import ShapeError
 
 small = st.integers(1, 6)
 pair_st = st.one_of(st.integers(1, 5), st.tuples(st.integers(1, 5), st.integers(1, 5)))
@@ -196,8 +195,8 @@ def test_shape_rule_matches_torch(type_name: str) -> None:
 
 
 def test_linear_mismatch_message_names_the_fix() -> None:
-    from core.graph import Graph
-    from core.inference import infer
+    from netbuilder.core.model.graph import Graph
+    from netbuilder.core.model.inference import infer
 
     g = Graph()
     g.add_node("Input", "input", {"shape": [16, 4, 4]})

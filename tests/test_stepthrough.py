@@ -7,11 +7,10 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-
-from core.compiler import build_model
-from core.graph import Graph
-from core.project import load_preset
-from core.stepthrough import CODE, STATES, StepThroughError, TrainingStep, format_values
+from netbuilder.core.learn.stepthrough import CODE, STATES, StepThroughError, TrainingStep, format_values
+from netbuilder.core.model.compiler import build_model
+from netbuilder.core.model.graph import Graph
+from netbuilder.core.model.project import load_preset
 
 torch.set_num_threads(1)
 
@@ -112,7 +111,7 @@ def test_canvas_and_autograd_nodes_involved() -> None:
 
 
 def test_cross_entropy_on_a_real_batch_and_parameter_choice() -> None:
-    from core.data import load_dataset, prepare_images
+    from netbuilder.core.train.data import load_dataset, prepare_images
 
     ds = load_dataset("sample")
     x = prepare_images(ds.train_x[:8], ds, (1, 28, 28), "none")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from netbuilder.core.cli.main import main
+from netbuilder.core.model.project import load_preset, presets_dir, save_project
 
-from core.cli import main
-from core.project import load_preset, presets_dir, save_project
 from tests._graphs import linear_net
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,7 +111,7 @@ def test_diverging_run_exits_1_naming_the_layer(tmp_path, capsys):
 def test_console_script_end_to_end(tmp_path):
     """The real process: exit status, stdout holds only the JSON object."""
     env = {**os.environ, "NETBUILDER_CACHE": str(tmp_path / "cache")}
-    proc = subprocess.run([sys.executable, "-m", "core.cli", "train", LENET5, *FAST, "--epochs", "1",
+    proc = subprocess.run([sys.executable, "-m", "netbuilder.core.cli", "train", LENET5, *FAST, "--epochs", "1",
                            "--limit-steps", "5", "--json"], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -131,7 +131,7 @@ def test_unwritable_save_path_is_refused_before_training(tmp_path, capsys):
 def test_json_for_a_stopped_run(tmp_path, monkeypatch, capsys):
     import signal
 
-    from core import train_cli
+    from netbuilder.core.cli import train as train_cli
 
     def ctrl_c_on_first_step(self, ev):
         if ev.global_step == 3:

@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from core.checkpoint import CheckpointError, load_checkpoint
-from core.data import load_dataset
-from core.errors import UserError
-from core.graph import Graph
-from core.project import load_preset
-from core.train_events import (
+from netbuilder.core.errors import UserError
+from netbuilder.core.model.graph import Graph
+from netbuilder.core.model.project import load_preset
+from netbuilder.core.train.checkpoint import CheckpointError, load_checkpoint
+from netbuilder.core.train.data import load_dataset
+from netbuilder.core.train.events import (
     EpochEvent,
     FailedEvent,
     FinishedEvent,
@@ -27,7 +26,8 @@ from core.train_events import (
     StoppedEvent,
     WarningEvent,
 )
-from core.trainer import TrainConfig, Trainer, TrainError, resolve_device
+from netbuilder.core.train.trainer import TrainConfig, Trainer, TrainError, resolve_device
+
 from tests._graphs import linear_net
 
 
@@ -414,7 +414,7 @@ def test_stop_before_start_then_continue_in_process(sample):
 
 
 def test_fast_batch_path_matches_prepare_images(sample):
-    from core.data import prepare_images
+    from netbuilder.core.train.data import prepare_images
 
     t = Trainer(lenet(), cfg(), sample)
     fast = t._batch(sample.train_x[:300])

@@ -10,14 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from core.cli import main as cli_main
-from core.compiler import build_model
-from core.errors import UserError
-from core.exporter import export_python
-from core.graph import Graph
-from core.project import load_preset, presets_dir, save_project
-from core.weights import (
+from netbuilder.core.cli.main import main as cli_main
+from netbuilder.core.errors import UserError
+from netbuilder.core.interop.exporter import export_python
+from netbuilder.core.interop.weights import (
     WeightsError,
     export_onnx,
     export_state_dict,
@@ -25,6 +21,10 @@ from core.weights import (
     model_with_weights,
     transfer_weights,
 )
+from netbuilder.core.model.compiler import build_model
+from netbuilder.core.model.graph import Graph
+from netbuilder.core.model.project import load_preset, presets_dir, save_project
+
 from tests._helpers_export import load_script
 
 
@@ -157,7 +157,7 @@ def test_onnx_export_matches_torch(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_cli_exports_a_checkpoint_as_onnx_script_and_weights(tmp_path: Path,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
-    checkpoint = pytest.importorskip("core.checkpoint")
+    checkpoint = pytest.importorskip("netbuilder.core.train.checkpoint")
     project = load_preset("mlp-mnist")
     model = _trained_like(project.graph, seed=5)
     ckpt = tmp_path / "run.ckpt"
@@ -174,7 +174,7 @@ def test_cli_exports_a_checkpoint_as_onnx_script_and_weights(tmp_path: Path,
     with torch.no_grad():
         assert torch.equal(net(x), model(x))
     # weights alone (export_cli.run directly: the plain export command hands -o *.pt to it)
-    from core import export_cli
+    from netbuilder.core.cli import export as export_cli
 
     args = argparse.Namespace(output=str(tmp_path / "w.pt"), onnx=None, checkpoint=str(ckpt), with_training=False,
                               class_name="Net")
@@ -198,8 +198,8 @@ def test_cli_exports_a_checkpoint_as_onnx_script_and_weights(tmp_path: Path,
 
 
 def test_open_a_checkpoint_edit_and_keep_the_weights(tmp_path: Path) -> None:
-    checkpoint = pytest.importorskip("core.checkpoint")
-    from core.weights import weights_from_checkpoint
+    checkpoint = pytest.importorskip("netbuilder.core.train.checkpoint")
+    from netbuilder.core.interop.weights import weights_from_checkpoint
 
     project = load_preset("resnet-tiny")
     trained = _trained_like(project.graph, seed=9)

@@ -1,0 +1,246 @@
+"""Shape inference over the whole graph.
+
+One topological pass gives each node its resolved parameters (``auto`` sizes filled in), output
+shape, parameter count and multiply-adds, or an error naming the node and the fix. Graph-level
+problems (no Input, several, a cycle, several outputs, unconnected nodes, missing inputs) are
+reported the same way, as :class:`NodeError`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from netbuilder.core.model.graph import Edge, Graph
+from netbuilder.core.model.layers import AUTO
+from netbuilder.core.model.shapes import Shape, ShapeError, fmt_shape
+
+
+@dataclass(frozen=True)
+class NodeError:
+    """A user-facing problem. ``node`` is None for problems of the whole graph."""
+
+    node: str | None
+    message: str
+
+
+@dataclass
+class NodeInfo:
+    """What inference found for one node. ``output_shape`` is None when the node or something
+    upstream has an error (then ``error`` is set for the node at fault only)."""
+
+    id: str
+    type: str
+    input_shapes: list[Shape] = field(default_factory=list)
+    output_shape: Shape | None = None
+    params: int = 0
+    macs: int = 0
+    resolved: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    explicit_inferable: list[str] = field(default_factory=list)
+    note: str | None = None
+
+
+@dataclass
+class InferenceResult:
+    """Per-node results in topological ``order`` plus every error found."""
+
+    nodes: dict[str, NodeInfo]
+    order: list[str]
+    errors: list[NodeError]
+    input_id: str | None = None
+    output_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the graph is valid end to end and can be compiled."""
+        return not self.errors and self.output_id is not None
+
+    @property
+    def total_params(self) -> int:
+        return sum(i.params for i in self.nodes.values())
+
+    @property
+    def total_macs(self) -> int:
+        return sum(i.macs for i in self.nodes.values())
+
+    def edge_shape(self, edge: Edge) -> Shape | None:
+        """The tensor shape carried by ``edge`` (its source's output), or None."""
+        info = self.nodes.get(edge.src)
+        return info.output_shape if info else None
+
+    def errors_for(self, node_id: str) -> list[str]:
+        """Messages concerning ``node_id``."""
+        return [e.message for e in self.errors if e.node == node_id]
+
+    def error_text(self) -> str:
+        """All errors, one per line."""
+        return "\n".join(e.message for e in self.errors)
+
+
+def _label(graph: Graph, node_id: str) -> str:
+    return f"{graph.node(node_id).type} '{node_id}'"
+
+
+def infer(graph: Graph) -> InferenceResult:
+    """Run inference on ``graph``. Never raises for a user mistake: problems are in ``errors``."""
+    nodes = graph.nodes
+    ids = [n.id for n in nodes]
+    ins: dict[str, list[Edge]] = {i: [] for i in ids}
+    outs: dict[str, list[str]] = {i: [] for i in ids}
+    for e in graph.edges:
+        ins[e.dst].append(e)
+        outs[e.src].append(e.dst)
+    for lst in ins.values():
+        lst.sort(key=lambda e: e.port)
+
+    errors: list[NodeError] = []
+    infos = {n.id: NodeInfo(n.id, n.type) for n in nodes}
+
+    def fail(node_id: str | None, message: str) -> None:
+        errors.append(NodeError(node_id, message))
+        if node_id is not None and infos[node_id].error is None:
+            infos[node_id].error = message
+
+    # Exactly one Input.
+    inputs = [n.id for n in nodes if n.spec.is_input]
+    if not inputs:
+        errors.append(NodeError(None, "the network has no Input node; add one from the palette's Input group"))
+    elif len(inputs) > 1:
+        for extra in inputs[1:]:
+            fail(extra, f"Input '{extra}' is a second Input; a network has exactly one — delete it "
+                 f"or connect its layers to '{inputs[0]}'")
+
+    # Topological order (Kahn, stable in insertion order); leftover nodes lie on or after a cycle.
+    indeg = {i: len(ins[i]) for i in ids}
+    queue = deque(i for i in ids if indeg[i] == 0)
+    order: list[str] = []
+    while queue:
+        cur = queue.popleft()
+        order.append(cur)
+        for m in outs[cur]:
+            indeg[m] -= 1
+            if indeg[m] == 0:
+                queue.append(m)
+    if len(order) < len(ids):
+        cyc = _find_cycle({i for i in ids if i not in set(order)}, outs)
+        path = " → ".join([*cyc, cyc[0]])
+        for c in cyc:
+            fail(c, f"{_label(graph, c)} is part of a cycle ({path}); networks must flow one way — "
+                 "remove one of these connections")
+        stuck = [i for i in ids if i not in set(order) and i not in cyc]
+        order += cyc + stuck
+
+    # Inputs present on the right ports.
+    for n in nodes:
+        spec = n.spec
+        ports = [e.port for e in ins[n.id]]  # sorted by port
+        if spec.is_input:
+            continue
+        if not ports:
+            fail(n.id, f"{_label(graph, n.id)} has no input; connect a layer to it or delete it")
+            continue
+        if len(ports) < spec.min_inputs:
+            fail(n.id, f"{_label(graph, n.id)} needs at least {spec.min_inputs} inputs but has {len(ports)}; "
+                 "connect another branch to it")
+        elif ports != list(range(len(ports))):
+            missing = min(set(range(max(ports) + 1)) - set(ports))
+            fail(n.id, f"{_label(graph, n.id)} has input {missing} unconnected; connect it or reconnect "
+                 "the inputs in order")
+
+    # One output, everything connected to it.
+    sinks = [i for i in ids if not outs[i]]
+    output_id: str | None = None
+    if inputs and len(nodes) > 0:
+        reach = _reachable(inputs[0], outs)
+        live = [s for s in sinks if s in reach]
+        if len(live) == 1:
+            output_id = live[0]
+        elif len(live) > 1:
+            names = ", ".join(f"'{s}'" for s in live)
+            for s in live[1:]:
+                fail(s, f"{_label(graph, s)} is a second output (outputs: {names}); a network ends in one "
+                     "output — connect it onward (e.g. into an Add or Concat) or delete it")
+            output_id = live[0]
+        for s in sinks:
+            if s not in reach and s not in inputs and not infos[s].error:
+                fail(s, f"{_label(graph, s)} is not connected to the output; connect it or delete it")
+
+    # Shapes, in order.
+    notes: dict[str, str | None] = {}
+    for nid in order:
+        info = infos[nid]
+        node = graph.node(nid)
+        nspec = node.spec
+        if info.error and any(e.node == nid and "cycle" in e.message for e in errors):
+            continue
+        in_shapes: list[Shape] = []
+        blocked = False
+        for e in ins[nid]:
+            src = infos[e.src].output_shape
+            if src is None:
+                blocked = True
+                break
+            in_shapes.append(src)
+        if blocked or (info.error and not nspec.is_input):
+            continue
+        info.input_shapes = in_shapes
+        resolved = nspec.full_params(node.params)
+        for p in nspec.params:
+            if p.inferred:
+                if resolved[p.name] == AUTO:
+                    x = in_shapes[0] if in_shapes else ()
+                    resolved[p.name] = (x[0] if p.inferred == "channels" else x[-1]) if x else 0
+                elif p.name in node.params:
+                    info.explicit_inferable.append(p.name)
+        info.resolved = resolved
+        try:
+            out = nspec.shape_fn(resolved, in_shapes, [notes.get(e.src) for e in ins[nid]])
+        except ShapeError as ex:
+            fail(nid, f"{_label(graph, nid)} {ex}")
+            continue
+        except Exception as ex:  # a bug in a shape rule must not take the editor down
+            fail(nid, f"{_label(graph, nid)} could not be checked ({type(ex).__name__}: {ex})")
+            continue
+        info.output_shape = tuple(int(d) for d in out)
+        info.params = nspec.param_count(resolved, in_shapes, info.output_shape)
+        info.macs = nspec.macs(resolved, in_shapes, info.output_shape)
+        if nspec.type_name == "Flatten" or (len(in_shapes) == 1 and len(in_shapes[0]) > len(info.output_shape)):
+            x = in_shapes[0]
+            info.note = f"{math.prod(x)} = {'×'.join(map(str, x))}" if len(info.output_shape) == 1 else None
+        notes[nid] = info.note
+
+    return InferenceResult(infos, order, errors, inputs[0] if inputs else None, output_id)
+
+
+def _reachable(start: str, outs: dict[str, list[str]]) -> set[str]:
+    seen = {start}
+    stack = [start]
+    while stack:
+        for m in outs[stack.pop()]:
+            if m not in seen:
+                seen.add(m)
+                stack.append(m)
+    return seen
+
+
+def _find_cycle(candidates: set[str], outs: dict[str, list[str]]) -> list[str]:
+    """One cycle among ``candidates`` (nodes Kahn's algorithm could not order), as a node list."""
+    for start in sorted(candidates):
+        path: list[str] = []
+        pos: dict[str, int] = {}
+        n: str | None = start
+        while n is not None and n not in pos:
+            pos[n] = len(path)
+            path.append(n)
+            n = next((m for m in outs[n] if m in candidates), None)
+        if n is not None:
+            return path[pos[n]:]
+    return sorted(candidates)
+
+
+def describe(info: NodeInfo) -> str:
+    """``N×6×28×28`` or ``?`` for a node's output."""
+    return fmt_shape(info.output_shape) if info.output_shape is not None else "?"

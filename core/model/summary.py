@@ -1,0 +1,80 @@
+"""The torchinfo-like summary table, as text or as plain data."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from netbuilder.core.model.graph import Graph
+from netbuilder.core.model.inference import InferenceResult, describe, infer
+
+
+def summary_data(graph: Graph, result: InferenceResult | None = None) -> dict[str, Any]:
+    """``{"nodes": [{id, type, output_shape, params, macs}], "total_params", "total_macs"}`` or
+    ``{"errors": [{node, message}]}`` when the graph is invalid."""
+    result = result or infer(graph)
+    if not result.ok:
+        errors = result.errors or []
+        if not errors:
+            errors_out = [{"node": None, "message": "the network has no output"}]
+        else:
+            errors_out = [{"node": e.node, "message": e.message} for e in errors]
+        return {"errors": errors_out}
+    return {
+        "nodes": [
+            {
+                "id": nid,
+                "type": result.nodes[nid].type,
+                "output_shape": ["N", *(result.nodes[nid].output_shape or ())],
+                "params": result.nodes[nid].params,
+                "macs": result.nodes[nid].macs,
+            }
+            for nid in result.order
+        ],
+        "total_params": result.total_params,
+        "total_macs": result.total_macs,
+    }
+
+
+def human(n: float) -> str:
+    """61706 → ``61.71 K``; 416520 → ``416.52 K``."""
+    for unit, div in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= div:
+            return f"{n / div:.2f} {unit}"
+    return str(int(n))
+
+
+def fmt_duration(seconds: float, unknown: str = "–") -> str:
+    """75 → ``1:15``; 3725 → ``1:02:05``; ``unknown`` for a negative or non-finite time (no ETA yet)."""
+    if not math.isfinite(seconds) or seconds < 0:
+        return unknown
+    s = round(seconds)
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def summary_table(graph: Graph, result: InferenceResult | None = None) -> str:
+    """A fixed-width table of every node, with totals (the graph must be valid)."""
+    result = result or infer(graph)
+    rows = [("Layer (id)", "Type", "Output shape", "Params", "MACs")]
+    for nid in result.order:
+        info = result.nodes[nid]
+        rows.append((nid, info.type, describe(info), f"{info.params:,}", f"{info.macs:,}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    align = ["<", "<", "<", ">", ">"]
+
+    def fmt(r: tuple[str, ...]) -> str:
+        return "  ".join(f"{c:{a}{w}}" for c, a, w in zip(r, align, widths, strict=True)).rstrip()
+
+    rule = "=" * len(fmt(rows[0]))
+    lines = [rule, fmt(rows[0]), "-" * len(rule), *(fmt(r) for r in rows[1:]), rule]
+    trainable = result.total_params
+    lines += [
+        f"Total params: {result.total_params:,}",
+        f"Trainable params: {trainable:,}",
+        f"Total mult-adds: {human(result.total_macs)} per sample",
+        f"Parameter memory: {result.total_params * 4 / 1e6:.2f} MB (float32)",
+        rule,
+    ]
+    return "\n".join(lines)

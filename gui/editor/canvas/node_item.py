@@ -1,0 +1,232 @@
+"""A layer on the canvas: a card with the id, type, key parameters, ports and an error badge.
+
+Everything it shows comes from the layer spec (category colour, summary text, port count), the
+core node and the latest inference result; it never looks at the type name.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from netbuilder.core.model.graph import Node
+from netbuilder.core.model.inference import NodeInfo
+from netbuilder.core.model.layers import LayerSpec, get_spec
+from netbuilder.gui import theme
+from netbuilder.gui.editor.canvas.port_item import PortItem
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import QGraphicsItem, QStyle, QStyleOptionGraphicsItem, QWidget
+
+if TYPE_CHECKING:
+    pass
+
+WIDTH = 184.0
+HEADER = 26.0
+MIN_HEIGHT = 72.0
+PORT_GAP = 20.0
+RADIUS = 7.0
+BADGE = 9.0
+
+
+def _fonts() -> tuple[QFont, QFont, QFont]:
+    title = QFont()
+    title.setPointSizeF(9.5)
+    title.setBold(True)
+    small = QFont()
+    small.setPointSizeF(8.0)
+    body = QFont()
+    body.setPointSizeF(9.0)
+    return title, small, body
+
+
+class NodeItem(QGraphicsItem):
+    """The canvas item for one core node (looked up by id; renames update ``node_id``)."""
+
+    def __init__(self, node: Node) -> None:
+        super().__init__()
+        self.node_id = node.id
+        self.type_name = node.type
+        self.spec: LayerSpec = get_spec(node.type)
+        self.summary = ""
+        self.detail = ""
+        self.error: str | None = None
+        self.tint: QColor | None = None
+        self.in_ports: list[PortItem] = []
+        self.out_port: PortItem | None = None
+        self.height = MIN_HEIGHT
+        self.setFlags(
+            QGraphicsItem.GraphicsItemFlag.ItemIsMovable
+            | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+            | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges
+        )
+        self.setAcceptHoverEvents(True)
+        self.setZValue(2)
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        if self.spec.max_inputs != 0:
+            self.set_input_count(max(1, self.spec.min_inputs))
+        self.out_port = PortItem(self, "out")
+        self._layout_ports()
+        self.setPos(QPointF(*node.position))
+        self.update_from(node, None)
+
+    # --- content ------------------------------------------------------------------------------
+    def update_from(self, node: Node, info: NodeInfo | None) -> None:
+        """Refresh the texts from the core node and its inference info; repaint only on change."""
+        params = info.resolved if info is not None and info.resolved else self.spec.full_params(node.params)
+        try:
+            summary = self.spec.summary(params)
+        except Exception:  # a summary must never break painting
+            summary = ""
+        if info is not None and info.output_shape is not None:
+            detail = f"{info.params:,} params" if info.params else ("" if not self.spec.has_parameters else "0 params")
+        else:
+            detail = ""
+        error = info.error if info is not None else None
+        if (summary, detail, error, node.id) != (self.summary, self.detail, self.error, self.node_id):
+            self.summary, self.detail, self.error, self.node_id = summary, detail, error, node.id
+            self.setToolTip(self._tooltip())
+            self.update()
+
+    def _tooltip(self) -> str:
+        lines = [f"<b>{self.node_id}</b> — {self.type_name}"]
+        if self.summary:
+            lines.append(self.summary)
+        if self.error:
+            t = theme.current()
+            lines.append(f"<span style='color:{t.error}'><b>Error:</b> {_esc(self.error)}</span>")
+        return "<br>".join(lines)
+
+    def set_tint(self, color: QColor | None) -> None:
+        self.tint = QColor(color) if color is not None else None
+        self.update()
+
+    # --- ports --------------------------------------------------------------------------------
+    def set_input_count(self, n: int) -> None:
+        """Show ``n`` input ports (variadic merges grow one free port as they are connected)."""
+        if self.spec.max_inputs is not None:
+            n = min(n, self.spec.max_inputs)
+        if n == len(self.in_ports):
+            return
+        while len(self.in_ports) > n:
+            port = self.in_ports.pop()
+            port.setParentItem(None)
+            if port.scene() is not None:
+                port.scene().removeItem(port)
+        while len(self.in_ports) < n:
+            self.in_ports.append(PortItem(self, "in", len(self.in_ports)))
+        self.prepareGeometryChange()
+        self.height = max(MIN_HEIGHT, HEADER + 14 + PORT_GAP * n)
+        self._layout_ports()
+
+    def _layout_ports(self) -> None:
+        n = len(self.in_ports)
+        body_mid = HEADER + (self.height - HEADER) / 2
+        for i, port in enumerate(self.in_ports):
+            port.setPos(0, body_mid + (i - (n - 1) / 2) * PORT_GAP)
+        if self.out_port is not None:
+            self.out_port.setPos(WIDTH, body_mid)
+
+    def in_port(self, index: int) -> PortItem | None:
+        return self.in_ports[index] if 0 <= index < len(self.in_ports) else None
+
+    # --- geometry and painting ------------------------------------------------------------------
+    def boundingRect(self) -> QRectF:
+        return QRectF(-2, -BADGE - 2, WIDTH + BADGE + 4, self.height + BADGE + 4)
+
+    def shape(self) -> QPainterPath:
+        p = QPainterPath()
+        p.addRoundedRect(QRectF(0, 0, WIDTH, self.height), RADIUS, RADIUS)
+        return p
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        t = theme.current()
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+        rect = QRectF(0, 0, WIDTH, self.height)
+        cat = t.category(self.spec.category)
+
+        # body
+        body = QColor(t.node_body)
+        if self.tint is not None:
+            body = self.tint
+        border = QColor(t.error) if self.error else (QColor(t.accent) if selected else QColor(t.node_border))
+        painter.setPen(QPen(border, 2.4 if (selected or self.error) else 1.0))
+        painter.setBrush(QBrush(body))
+        painter.drawRoundedRect(rect, RADIUS, RADIUS)
+
+        # header: category colour, id left, type right
+        header = QPainterPath()
+        header.setFillRule(Qt.FillRule.WindingFill)
+        hr = QRectF(0.5, 0.5, WIDTH - 1, HEADER)
+        header.addRoundedRect(hr, RADIUS - 0.5, RADIUS - 0.5)
+        header.addRect(QRectF(0.5, HEADER / 2, WIDTH - 1, HEADER / 2 + 0.5))
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QBrush(cat))
+        painter.drawPath(header.simplified())
+
+        title_font, small_font, body_font = _fonts()
+        pad = 10.0
+        painter.setFont(small_font)
+        fm_small = QFontMetricsF(small_font)
+        type_w = fm_small.horizontalAdvance(self.type_name)
+        painter.setPen(QColor(255, 255, 255, 200))
+        painter.drawText(QRectF(WIDTH - pad - type_w, 0, type_w + 1, HEADER), Qt.AlignmentFlag.AlignVCenter,
+                         self.type_name)
+        painter.setFont(title_font)
+        painter.setPen(QColor("#ffffff"))
+        fm_title = QFontMetricsF(title_font)
+        title_room = WIDTH - 2 * pad - type_w - 8
+        title = fm_title.elidedText(self.node_id, Qt.TextElideMode.ElideRight, title_room)
+        painter.drawText(QRectF(pad, 0, title_room, HEADER), Qt.AlignmentFlag.AlignVCenter, title)
+
+        # body text: key parameters, then parameter count
+        body_text_color = QColor(t.text)
+        if self.tint is not None and self.tint.lightness() < 110:
+            body_text_color = QColor("#ffffff")
+        painter.setFont(body_font)
+        painter.setPen(body_text_color)
+        fm_body = QFontMetricsF(body_font)
+        text_rect = QRectF(pad + 4, HEADER + 6, WIDTH - 2 * pad - 8, fm_body.height())
+        summary = self.summary
+        if not summary:
+            summary = "no parameters"
+            painter.setPen(QColor(t.subtext))
+        painter.drawText(text_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                         fm_body.elidedText(summary, Qt.TextElideMode.ElideRight, text_rect.width()))
+        if self.detail:
+            painter.setFont(small_font)
+            sub = QColor(t.subtext) if self.tint is None else QColor(body_text_color)
+            painter.setPen(sub)
+            painter.drawText(QRectF(pad + 4, HEADER + 8 + fm_body.height(), WIDTH - 2 * pad - 8, fm_small.height()),
+                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, self.detail)
+
+        # error badge
+        if self.error:
+            c = QPointF(WIDTH - 2, -1)
+            painter.setPen(QPen(QColor(t.node_body), 2))
+            painter.setBrush(QBrush(QColor(t.error)))
+            painter.drawEllipse(c, BADGE, BADGE)
+            f = QFont(title_font)
+            f.setPointSizeF(9)
+            painter.setFont(f)
+            painter.setPen(QColor("#ffffff"))
+            badge = QRectF(c.x() - BADGE, c.y() - BADGE, 2 * BADGE, 2 * BADGE)
+            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, "!")
+
+    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: object) -> object:
+        scene = self.scene()
+        if change == QGraphicsItem.GraphicsItemChange.ItemPositionChange and scene is not None:
+            return scene.snap_point(value)  # type: ignore[attr-defined]
+        if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged and scene is not None:
+            scene.node_geometry_changed(self)  # type: ignore[attr-defined]
+        return super().itemChange(change, value)
+
+    def mouseDoubleClickEvent(self, event) -> None:
+        scene = self.scene()
+        if scene is not None:
+            scene.node_activated.emit(self.node_id)  # type: ignore[attr-defined]
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
