@@ -154,6 +154,9 @@ class LayerSpec:
     ``__init__``; ``positional`` names the arguments written positionally. Otherwise ``functional``
     names the function called in ``forward`` (``F.relu``, ``torch.flatten``); ``functional_args``
     lists the parameters passed to it. ``combine`` joins several input variables (``+``, ``cat``).
+
+    ``output`` says what the layer's values mean when it ends a network: ``"probabilities"``
+    (softmax) or ``"log_probabilities"`` (log-softmax); the trainer checks the loss against it.
     """
 
     type_name: str
@@ -173,6 +176,7 @@ class LayerSpec:
     param_count: Counter = _zero
     macs: Counter = _zero
     extra: Mapping[str, Any] = field(default_factory=dict)
+    output: str | None = None
 
     def param(self, name: str) -> ParamSpec:
         """The spec of parameter ``name``; KeyError if unknown."""
@@ -441,12 +445,13 @@ register(LayerSpec(
     "Turns scores into probabilities that sum to 1 along dim. Do not put it before CrossEntropy loss, "
     "which applies log-softmax itself.",
     (SOFTMAX_DIM,), shapes.softmax, lambda p: f"dim {p['dim']}", functional="F.softmax", functional_args=("dim",),
+    output="probabilities",
 ))
 register(LayerSpec(
     "LogSoftmax", _ACT,
     "The logarithm of softmax, computed stably. Pair it with the NLL loss (as pytorch/examples mnist does).",
     (SOFTMAX_DIM,), shapes.softmax, lambda p: f"dim {p['dim']}", functional="F.log_softmax",
-    functional_args=("dim",),
+    functional_args=("dim",), output="log_probabilities",
 ))
 
 _NR = "Normalization/Regularization"

@@ -205,6 +205,10 @@ class MainWindow(QMainWindow):
         self._panels_menu.addAction(action)
         return dock
 
+    def widget(self) -> QWidget:
+        """The window itself, as the parent of dialogs and tool windows (see :class:`gui.window.AppWindow`)."""
+        return self
+
     def status(self, text: str, error: bool = False) -> None:
         """Show ``text`` in the status bar (red when ``error``)."""
         t = theme.current()
