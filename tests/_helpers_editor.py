@@ -1,4 +1,4 @@
-"""Shared fixtures and input simulation for the node-editor GUI tests (helper B)."""
+"""Shared fixtures and input simulation for the node-editor GUI tests."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ def cfg_dir(tmp_path, monkeypatch):
 
 @pytest.fixture
 def make_window(qtbot, cfg_dir):
-    """Factory for main windows; the fixture holds them (qtbot keeps weak refs) and tears down the
-    undo stack and scene before the interpreter can destroy them in a bad order."""
+    """Factory for main windows; the fixture holds them (qtbot keeps weak refs) and shuts them down
+    (autosave, undo stack, scene) after the test; conftest's ``_dispose_windows`` then deletes them."""
     from netbuilder.gui import theme
     from netbuilder.gui.editor.main_window import MainWindow
 
@@ -42,8 +42,6 @@ def make_window(qtbot, cfg_dir):
     for w in windows:
         w.shutdown()
         w.close()
-        w.deleteLater()
-    QApplication.processEvents()
 
 
 @pytest.fixture

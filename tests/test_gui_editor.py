@@ -492,3 +492,24 @@ def test_painting_many_times_does_not_crash(win):
         win.view.viewport().repaint()
     assert not img.isNull()
     assert win.document.result.ok
+
+
+def test_a_deleted_window_leaves_no_theme_listeners(qtbot, cfg_dir):
+    """Theme changes reach live views only: a window's scene and docks stop listening when it goes
+    (what conftest's ``_dispose_windows`` relies on to keep later theme changes cheap)."""
+    from netbuilder.gui import theme
+    from netbuilder.gui.editor.main_window import MainWindow
+    from PySide6.QtCore import SIGNAL, QEvent
+
+    hub = theme.hub()
+
+    def listeners() -> int:
+        return hub.receivers(SIGNAL("changed(PyObject)"))
+
+    before = listeners()
+    w = MainWindow(None)
+    assert listeners() > before  # the scene, the palette and the code and summary docks
+    w.shutdown()
+    w.deleteLater()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    assert listeners() == before

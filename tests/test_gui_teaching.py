@@ -14,8 +14,9 @@ from netbuilder.core.model.inference import infer
 from netbuilder.core.model.project import load_preset
 from netbuilder.core.model.shapes import fmt_shape
 from netbuilder.gui.editor.document import Document
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu
 
 torch.set_num_threads(1)
 
@@ -147,7 +148,7 @@ def _torch_conv(walk, stride, padding):
 
 
 def test_conv_walk_classic_example_played_to_the_end_equals_torch(qtbot):
-    from netbuilder.gui.learn.conv_walk_view import ConvWalkView
+    from netbuilder.gui.learn.conv_walk_widget import ConvWalkView
 
     view = ConvWalkView()
     qtbot.addWidget(view)
@@ -168,7 +169,7 @@ def test_conv_walk_classic_example_played_to_the_end_equals_torch(qtbot):
 
 
 def test_conv_walk_padded_strided_case_equals_torch(qtbot):
-    from netbuilder.gui.learn.conv_walk_view import ConvWalkView
+    from netbuilder.gui.learn.conv_walk_widget import ConvWalkView
 
     view = ConvWalkView()
     qtbot.addWidget(view)
@@ -191,7 +192,7 @@ def test_conv_walk_padded_strided_case_equals_torch(qtbot):
 
 
 def test_conv_walk_step_play_pause_back_and_click_controls(qtbot):
-    from netbuilder.gui.learn.conv_walk_view import ConvWalkView
+    from netbuilder.gui.learn.conv_walk_widget import ConvWalkView
 
     view = ConvWalkView()
     qtbot.addWidget(view)
@@ -224,7 +225,7 @@ def test_conv_walk_step_play_pause_back_and_click_controls(qtbot):
 
 
 def test_conv_walk_bad_sizes_say_why(qtbot):
-    from netbuilder.gui.learn.conv_walk_view import ConvWalkView
+    from netbuilder.gui.learn.conv_walk_widget import ConvWalkView
 
     view = ConvWalkView()
     qtbot.addWidget(view)
@@ -240,7 +241,7 @@ def test_conv_walk_from_layer_sizes_and_real_weights_on_a_real_image(qtbot, make
     from netbuilder.core.learn.conv_walk import ConvWalkError
     from netbuilder.core.model.layers import get_spec
     from netbuilder.core.train.data import load_dataset, prepare_images
-    from netbuilder.gui.learn.conv_walk_view import ConvWalkView, is_convolution
+    from netbuilder.gui.learn.conv_walk_widget import ConvWalkView, is_convolution
 
     assert is_convolution(get_spec("Conv2d"))
     assert not any(is_convolution(get_spec(t)) for t in ("Linear", "MaxPool2d", "ReLU", "Input", "BatchNorm2d"))
@@ -416,8 +417,8 @@ def test_install_in_main_window_and_open_conv_walk_from_a_node(qtbot, tmp_path, 
     pytest.importorskip("netbuilder.gui.editor.main_window")
     from netbuilder.gui import theme
     from netbuilder.gui.editor.main_window import MainWindow
+    from netbuilder.gui.inspect import autograd_view
     from netbuilder.gui.learn import conv_walk_view, explain_panel, stepthrough_view
-    from PySide6.QtWidgets import QApplication
 
     monkeypatch.setenv("NETBUILDER_CONFIG_DIR", str(tmp_path / "config"))
     theme.apply(False)
@@ -425,16 +426,11 @@ def test_install_in_main_window_and_open_conv_walk_from_a_node(qtbot, tmp_path, 
     qtbot.addWidget(win)
     try:
         win.show()
-        autograd = None
-        try:
-            from netbuilder.gui.inspect import autograd_view
-
-            autograd = autograd_view.install(win)
-        except ImportError:
-            pass
+        autograd = autograd_view.install(win)
         panel = explain_panel.install(win)
         conv_walk_view.install(win)
         steps = stepthrough_view.install(win)
+        stepthrough_view.connect_autograd_view(steps, autograd)  # as the app's panel wiring does
         assert panel.dock.isAncestorOf(panel) and steps.dock.isAncestorOf(steps)  # big panels scroll
         helps = [a.text() for a in win.menu("Help").actions()]
         assert any("explain the network" in t for t in helps) and any("training step" in t for t in helps)
@@ -447,75 +443,94 @@ def test_install_in_main_window_and_open_conv_walk_from_a_node(qtbot, tmp_path, 
         assert conv_walk_view.is_convolution_node(win.document, "conv1")
         view.close()
 
-        if autograd is not None:  # the step's autograd nodes light up in helper F's viewer
-            autograd.refresh()
-            steps.canvas_box.setChecked(False)  # only the autograd link is under test here
-            for _ in range(3):  # up to the loss: only the loss's own backward nodes are involved
-                steps.next_step()
-            lit = {stepthrough_view.autograd_key(autograd.graph.nodes[i]) for i in autograd.highlighted_ids()}
-            assert lit == {stepthrough_view.autograd_key(steps.autograd_graph.nodes[i])
-                           for i in steps.last.autograd_nodes}
-            assert lit and all(k.startswith("loss:") for k in lit)
-            assert len(autograd.highlighted_ids()) < len(autograd.graph.nodes)
+        # the step's autograd nodes light up in the autograd viewer
+        autograd.refresh()
+        steps.canvas_box.setChecked(False)  # only the autograd link is under test here
+        for _ in range(3):  # up to the loss: only the loss's own backward nodes are involved
+            steps.next_step()
+        lit = {stepthrough_view.autograd_key(autograd.graph.nodes[i]) for i in autograd.highlighted_ids()}
+        assert lit == {stepthrough_view.autograd_key(steps.autograd_graph.nodes[i])
+                       for i in steps.last.autograd_nodes}
+        assert lit and all(k.startswith("loss:") for k in lit)
+        assert len(autograd.highlighted_ids()) < len(autograd.graph.nodes)
     finally:
-        win.shutdown()
-        win.hide()
-        win.deleteLater()
-        QApplication.processEvents()
+        win.shutdown()  # conftest's _dispose_windows deletes it
+
+
+class FakeTrainingSource(QObject):
+    """A stand-in for the training session: the three signals of ``TrainingSource``."""
+
+    event_received = Signal(object)
+    model_available = Signal(object)
+    model_cleared = Signal()
+    live_model = None
+
+
+class FakeWindow(QMainWindow):
+    """The part of ``AppWindow`` the install functions use."""
+
+    def __init__(self, document):
+        super().__init__()
+        self.document = document
+        self.messages = []
+        self.menus = {name: QMenu(name, self) for name in ("View", "Tools", "Help")}
+
+    def status(self, text, error=False):
+        self.messages.append(text)
+
+    def menu(self, name):
+        return self.menus[name]
+
+    def add_panel(self, widget, title, area, object_name=None):
+        dock = QDockWidget(title, self)
+        dock.setObjectName(object_name or title)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def widget(self):
+        return self
 
 
 def test_views_follow_a_finished_training_run(qtbot, make_doc):
-    from netbuilder.core.train.data import load_dataset
+    from netbuilder.core.train.data import load_dataset, prepare_images
     from netbuilder.core.train.events import FinishedEvent
     from netbuilder.gui.learn import conv_walk_view, stepthrough_view
-    from PySide6.QtCore import QObject, Signal
+    from netbuilder.gui.window import ModelContext
 
-    class FakeTrainer:
+    class FakeTrainer:  # read by the training-step view until it subscribes to model_available
         def __init__(self, model, dataset):
             self.model, self.dataset, self.input_shape = model, dataset, (1, 28, 28)
             self.config = type("Cfg", (), {"fit_input": "none"})()
-
-    class FakePanel(QObject):
-        event_received = Signal(object)
-
-    from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu
-
-    class FakeWindow(QMainWindow):  # the part of helper B's MainWindow API the install functions use
-        def __init__(self, document):
-            super().__init__()
-            self.document = document
-            self.messages = []
-            self.menus = {name: QMenu(name, self) for name in ("View", "Tools", "Help")}
-
-        def status(self, text, error=False):
-            self.messages.append(text)
-
-        def menu(self, name):
-            return self.menus[name]
-
-        def add_panel(self, widget, title, area, object_name=None):
-            dock = QDockWidget(title, self)
-            dock.setObjectName(object_name or title)
-            dock.setWidget(widget)
-            self.addDockWidget(area, dock)
-            return dock
 
     doc = make_doc("lenet5-mnist")
     torch.manual_seed(1)
     model, _ = build_model(doc.graph)
     ds = load_dataset("sample")
-    panel, win = FakePanel(), FakeWindow(doc)
+    training, win = FakeTrainingSource(), FakeWindow(doc)
     qtbot.addWidget(win)
-    panel.trainer = FakeTrainer(model, ds)
-    conv_walk_view.install(win, panel)
-    steps = stepthrough_view.install(win, panel)
+    training.trainer = FakeTrainer(model, ds)
+    conv_walk_view.install(win, training)
+    steps = stepthrough_view.install(win, training)
     assert steps.input_box.findData("trained") < 0
-    panel.event_received.emit(FinishedEvent({}, 0.9, 0.3, 1.0, 100.0))
-    assert win.teaching_model is model and win.teaching_image.shape == (1, 1, 28, 28)
+    sample = prepare_images(ds.test_x[:1], ds, (1, 28, 28), "none")
+    # What the session emits when a run finishes: the event, then the model with its test image.
+    training.event_received.emit(FinishedEvent({}, 0.9, 0.3, 1.0, 100.0))
+    training.model_available.emit(ModelContext(model, ds, doc.graph.copy(), (1, 28, 28), "none", sample,
+                                               "the finished run"))
     assert steps.input_box.currentData() == "trained"
 
     view = conv_walk_view.open_conv_walk(win, "conv1")  # what the canvas context menu calls
     assert view.values.currentData() == "real"
+    assert view.isWindow() and view.parent() is win
     assert torch.equal(view.walk.weight, model.conv1.weight.detach().double())
-    assert torch.equal(view.walk.input[0], win.teaching_image[0, 0].double())
+    assert sample.shape == (1, 1, 28, 28)
+    assert torch.equal(view.walk.input[0], sample[0, 0].double())
+    assert "the test image" in view.title.text()
     view.close()
+
+    # A new project or run: the walk-through forgets the model and shows the sizes only.
+    training.model_cleared.emit()
+    sizes = conv_walk_view.open_conv_walk(win, "conv1")
+    assert sizes.values.findData("real") < 0 and sizes.walk.out_shape == (6, 28, 28)
+    sizes.close()

@@ -96,7 +96,28 @@ def test_explicit_inferable_values_are_reported() -> None:
     assert r.ok and r.nodes["fc"].explicit_inferable == ["in_features"]
 
 
-def test_inference_of_500_nodes_is_quick() -> None:
-    layers = [("ReLU", f"r{i}", {}) for i in range(499)]
-    r = infer(chain(*layers, shape=[8]))  # type: ignore[arg-type]
-    assert r.ok and len(r.order) == 500
+def test_inference_of_a_500_node_chain_matches_torch() -> None:
+    """Every inferred shape and the parameter total of a long chain equal torch's (the time this
+    takes is measured by bench/inference_speed.py)."""
+    import torch
+
+    layers: list[tuple[str, str, dict[str, object]]] = [("Flatten", "flat", {})]
+    modules: list[torch.nn.Module] = [torch.nn.Flatten()]
+    width = 24  # 2 × 3 × 4 features after the flatten
+    for i in range(498):
+        if i % 2 == 0:
+            out = 4 + i % 7
+            layers.append(("Linear", f"fc{i}", {"out_features": out}))
+            modules.append(torch.nn.Linear(width, out))
+            width = out
+        else:
+            layers.append(("ReLU", f"r{i}", {}))
+            modules.append(torch.nn.ReLU())
+    r = infer(chain(*layers, shape=[2, 3, 4]))
+    assert r.ok, r.error_text()
+    assert len(r.order) == 500 and r.order[0] == "input" and r.output_id == layers[-1][1]
+    x = torch.zeros(1, 2, 3, 4)
+    for (_type, nid, _params), module in zip(layers, modules, strict=True):
+        x = module(x)
+        assert r.nodes[nid].output_shape == tuple(x.shape[1:]), nid
+    assert r.total_params == sum(p.numel() for m in modules for p in m.parameters())

@@ -301,10 +301,10 @@ class Inspector(QWidget):
         self.errors: dict[str, QLabel] = {}
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        self.scroll = QScrollArea()
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        outer.addWidget(self.scroll)
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        outer.addWidget(self.scroll_area)
         self.lock_note = QLabel("Editing locked while training")
         self.lock_note.setObjectName("lockBanner")
         self.lock_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -420,11 +420,11 @@ class Inspector(QWidget):
         return box
 
     def _install(self, body: QWidget) -> None:
-        old = self.scroll.takeWidget()
+        old = self.scroll_area.takeWidget()
         if old is not None:
             old.deleteLater()
         self.body = body
-        self.scroll.setWidget(body)
+        self.scroll_area.setWidget(body)
         body.setEnabled(not self.doc.locked)
 
     # --- values --------------------------------------------------------------------------------

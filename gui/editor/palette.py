@@ -136,6 +136,7 @@ class Palette(QWidget):
             visible = 0
             for i in range(group.childCount()):
                 item = group.child(i)
+                assert item is not None  # i < childCount()
                 spec_text = f"{item.text(0)} {category} {item.toolTip(0)}".lower()
                 hit = not needle or needle in item.text(0).lower() or needle in spec_text
                 item.setHidden(not hit)
@@ -146,7 +147,11 @@ class Palette(QWidget):
                 group.setExpanded(True)
 
     def visible_types(self) -> list[str]:
-        return [name for name, item in self.items.items() if not item.isHidden() and not item.parent().isHidden()]
+        def shown(item: QTreeWidgetItem) -> bool:
+            group = item.parent()  # every layer sits in its category's group
+            return not item.isHidden() and group is not None and not group.isHidden()
+
+        return [name for name, item in self.items.items() if shown(item)]
 
     def _activate_first_visible(self) -> None:
         names = self.visible_types()

@@ -60,7 +60,13 @@ class SummaryDock(QWidget):
         self._on_inferred(document.result)
 
     def row_ids(self) -> list[str]:
-        return [self.table.item(r, 0).data(ID_ROLE) for r in range(self.table.rowCount())]
+        return [self._row_id(r) for r in range(self.table.rowCount())]
+
+    def _row_id(self, row: int) -> str:
+        """The node id of table row ``row`` (every row's first cell carries it)."""
+        item = self.table.item(row, 0)
+        assert item is not None
+        return str(item.data(ID_ROLE))
 
     def _on_theme(self, *_: object) -> None:
         self._on_inferred(self.doc.result)
@@ -109,7 +115,7 @@ class SummaryDock(QWidget):
         if self._syncing:
             return
         rows = sorted({i.row() for i in self.table.selectedIndexes()})
-        ids = [self.table.item(r, 0).data(ID_ROLE) for r in rows]
+        ids = [self._row_id(r) for r in rows]
         self.doc.select_nodes(ids)
 
     def _on_doc_selection(self, ids: list[str]) -> None:
@@ -117,11 +123,13 @@ class SummaryDock(QWidget):
         try:
             self.table.clearSelection()
             for r in range(self.table.rowCount()):
-                if self.table.item(r, 0).data(ID_ROLE) in ids:
+                if self._row_id(r) in ids:
                     self.table.selectRow(r) if len(ids) == 1 else self._add_row(r)
         finally:
             self._syncing = False
 
     def _add_row(self, r: int) -> None:
         for c in range(self.table.columnCount()):
-            self.table.item(r, c).setSelected(True)
+            item = self.table.item(r, c)
+            if item is not None:
+                item.setSelected(True)

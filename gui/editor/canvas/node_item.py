@@ -109,7 +109,7 @@ class NodeItem(QGraphicsItem):
             return
         while len(self.in_ports) > n:
             port = self.in_ports.pop()
-            port.setParentItem(None)
+            port.setParentItem(None)  # type: ignore[arg-type]  # detaches; the stubs omit None
             if port.scene() is not None:
                 port.scene().removeItem(port)
         while len(self.in_ports) < n:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from netbuilder.gui import theme
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 
 if TYPE_CHECKING:
     from netbuilder.gui.editor.canvas.node_item import NodeItem
+    from netbuilder.gui.editor.canvas.scene import GraphScene
 
 RADIUS = 6.0
 
@@ -66,19 +67,23 @@ class PortItem(QGraphicsItem):
             self.update()
 
     # Port drags draw a new edge; the scene validates it through the core graph.
+    def _graph_scene(self) -> GraphScene | None:
+        # Ports only ever live in a GraphScene; Qt's scene() is typed as the base class.
+        return cast("GraphScene | None", self.scene())
+
     def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
-        scene = self.scene()
+        scene = self._graph_scene()
         if event.button() == Qt.MouseButton.LeftButton and scene is not None and scene.begin_link(self):
             event.accept()
         else:
             event.ignore()
 
     def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:
-        scene = self.scene()
+        scene = self._graph_scene()
         if scene is not None:
             scene.move_link(event.scenePos())
 
     def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:
-        scene = self.scene()
+        scene = self._graph_scene()
         if scene is not None:
             scene.end_link(event.scenePos())

@@ -20,7 +20,7 @@ from netbuilder.gui.editor.canvas.edge_item import EdgeItem, edge_path
 from netbuilder.gui.editor.canvas.node_item import NodeItem
 from netbuilder.gui.editor.canvas.port_item import PortItem
 from netbuilder.gui.editor.document import Document
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QLineF, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
     QGraphicsItem,
@@ -399,7 +399,7 @@ class GraphScene(QGraphicsScene):
         event.accept()
 
     # --- background grid ------------------------------------------------------------------------
-    def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
+    def drawBackground(self, painter: QPainter, rect: QRectF | QRect) -> None:
         t = theme.current()
         painter.fillRect(rect, QColor(t.canvas))
         if not self.show_grid:
@@ -409,8 +409,8 @@ class GraphScene(QGraphicsScene):
         left = int(rect.left() // step) * step
         top = int(rect.top() // step) * step
         minor, major = QColor(t.grid_minor), QColor(t.grid_major)
-        lines_minor, lines_major = [], []
-        from PySide6.QtCore import QLineF
+        lines_minor: list[QLineF] = []
+        lines_major: list[QLineF] = []
         x = left
         while x < rect.right():
             (lines_major if round(x / step) % 5 == 0 else lines_minor).append(QLineF(x, rect.top(), x, rect.bottom()))

@@ -8,7 +8,7 @@ from netbuilder.core.model.layers import REGISTRY
 from netbuilder.gui.editor import commands
 from netbuilder.gui.editor.canvas.node_item import HEADER, WIDTH
 from netbuilder.gui.editor.canvas.scene import GraphScene
-from PySide6.QtCore import QMimeData, QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QDragEnterEvent,
     QDragMoveEvent,
@@ -238,5 +238,5 @@ class GraphView(QGraphicsView):
             self._legend.move(vp.width() - self._legend.width() - 12, vp.height() - self._legend.height() - 12)
         self._banner.raise_()
 
-    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
+    def drawForeground(self, painter: QPainter, rect: QRectF | QRect) -> None:
         super().drawForeground(painter, rect)
