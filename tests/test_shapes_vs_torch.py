@@ -1,6 +1,7 @@
 """Every layer's shape rule against real torch (meta tensors), over many parameter combinations.
 
-Adding a layer type = one spec in core/layers.py + one row in ROWS below.
+Adding a layer type = one spec (core/model/builtin_layers.py) + one row in ROWS below; see
+docs/adding-a-layer.md.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from typing import Any
 import pytest
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from netbuilder.core.model.layers import AUTO, REGISTRY, LayerSpec, get_spec
 from netbuilder.core.model.shapes import ShapeError
+from netbuilder.core.model.torch_names import torch_function
 
 small = st.integers(1, 6)
 pair_st = st.one_of(st.integers(1, 5), st.tuples(st.integers(1, 5), st.integers(1, 5)))
@@ -119,11 +120,7 @@ STRICTER = {
 def resolve(spec: LayerSpec, given_params: dict[str, Any], ins: list[tuple[int, ...]]) -> dict[str, Any]:
     """Validate like the graph does and fill 'auto' from the input, as inference does."""
     params = {k: spec.param(k).validate(v) for k, v in given_params.items()}
-    full = spec.full_params(params)
-    for p in spec.params:
-        if p.inferred and full[p.name] == AUTO:
-            full[p.name] = ins[0][0] if p.inferred == "channels" else ins[0][-1]
-    return full
+    return spec.resolve_inferred(spec.full_params(params), ins[0])
 
 
 def torch_apply(spec: LayerSpec, p: dict[str, Any], xs: list[torch.Tensor]) -> torch.Tensor:
@@ -132,13 +129,10 @@ def torch_apply(spec: LayerSpec, p: dict[str, Any], xs: list[torch.Tensor]) -> t
         with torch.device("meta"):
             m = getattr(nn, spec.module)(**{q.name: p[q.name] for q in spec.params})
         return m(xs[0])  # type: ignore[no-any-return]
-    if spec.combine == "add":
-        return sum(xs[1:], xs[0])
-    if spec.combine == "cat":
-        return torch.cat(xs, dim=p["dim"])
+    if spec.combine is not None:
+        return spec.combine.apply(xs, p)
     assert spec.functional
-    mod, _, name = spec.functional.partition(".")
-    fn = getattr({"F": F, "torch": torch}[mod], name)
+    fn = torch_function(spec.functional)
     return fn(xs[0], **{k: p[k] for k in spec.functional_args})  # type: ignore[no-any-return]
 
 

@@ -9,7 +9,6 @@ loss. DOT and JSON are written directly; SVG and PNG are rendered by Graphviz's 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import shutil
 import subprocess
@@ -68,10 +67,8 @@ def render(dot_source: str, output: str | Path) -> None:
 def _batch(args: argparse.Namespace, input_shape: tuple[int, ...]) -> tuple[Any, Any]:
     """The first ``batch_size`` training images and labels of the chosen dataset, prepared as the
     trainer prepares them."""
-    try:
-        data = importlib.import_module("netbuilder.core.train.data")
-    except ModuleNotFoundError as e:  # the data module ships with the trainer
-        raise UserError(f"--input {args.input} needs NetBuilder's dataset support, which is missing") from e
+    from netbuilder.core.train import data
+
     ds = data.load_dataset(args.input, args.data_dir)
     problem = data.check_compat(input_shape, ds, args.fit_input)
     if problem:
@@ -107,7 +104,9 @@ def run(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     model, _ = build_model(graph, result)
     if args.checkpoint:
-        ckpt = importlib.import_module("netbuilder.core.train.checkpoint").load_checkpoint(args.checkpoint)
+        from netbuilder.core.train.checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(args.checkpoint)
         try:
             model.load_state_dict(ckpt.state_dict)
         except RuntimeError as e:

@@ -49,8 +49,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
     project = load_project(args.file)
     if (getattr(args, "with_training", False) or getattr(args, "onnx", None)
             or getattr(args, "checkpoint", None) or getattr(args, "weights", None)):
-        mod = importlib.import_module("netbuilder.core.cli.export")
-        return int(mod.run(args, project))
+        from netbuilder.core.cli import export as export_cli
+
+        return export_cli.run(args, project)
     if not args.output:
         raise UserError("give the output file with -o OUT.py")
     export_python(project.graph, args.output, args.class_name)
@@ -82,12 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --checkpoint: write its weights here (.pt or .safetensors; default beside the script)")
     p.set_defaults(func=_cmd_export)
     for name, (module, help_text) in EXTERNAL.items():
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name != module:
-                raise
-            continue
+        mod = importlib.import_module(module)
         p = sub.add_parser(name, help=help_text, description=(mod.__doc__ or help_text).strip())
         mod.add_arguments(p)
         p.set_defaults(func=mod.run)
@@ -100,13 +96,9 @@ def _launch_gui(argv: Sequence[str]) -> int:
     parser.add_argument("--screenshot", metavar="OUT.png", help="render the window to a PNG and exit")
     args = parser.parse_args(argv)
     try:
-        gui_app = importlib.import_module("netbuilder.gui.app")
-    except ModuleNotFoundError as e:
-        if e.name not in ("netbuilder.gui.app", "netbuilder.gui"):
-            raise UserError(f"the GUI needs {e.name}; install it with: pip install netbuilder") from None
-        raise UserError(
-            "the GUI is not available in this version yet; use 'netbuilder summary|export FILE'"
-        ) from None
+        gui_app = importlib.import_module("netbuilder.gui.app")  # the one place core launches the GUI
+    except ModuleNotFoundError as e:  # a GUI dependency (PySide6...) is not installed
+        raise UserError(f"the GUI needs {e.name}; install it with: pip install netbuilder") from None
     run: Callable[..., int] = gui_app.run
     return run(args.file, screenshot=args.screenshot)
 

@@ -10,7 +10,7 @@ How backward nodes are mapped to canvas nodes
 ---------------------------------------------
 :func:`record_outputs` runs the compiled model node by node, in topological order, using the model's
 own submodules for module layers and the spec's functional call (``F.relu``, ``torch.flatten`` …),
-``+`` or ``torch.cat`` for the others: exactly the operations, in the same order and with the same
+the merge's :class:`Combine` for the others: exactly the operations, in the same order and with the same
 arguments, that the generated ``forward`` performs (a test checks the outputs are identical). That
 gives each canvas node's output tensor, so its ``grad_fn``. A backward node belongs to canvas node
 L when it is reachable from L's output ``grad_fn`` without passing through the ``grad_fn`` of one of
@@ -22,7 +22,6 @@ None.
 from __future__ import annotations
 
 import html
-import math
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from netbuilder.core.model.compiler import build_model
 from netbuilder.core.model.graph import Graph
 from netbuilder.core.model.inference import InferenceResult, infer
 from netbuilder.core.model.layers import get_spec
+from netbuilder.core.model.torch_names import torch_function
 from torch import nn
 
 LOSSES = ("mse", "cross-entropy")
@@ -47,16 +47,6 @@ class AutogradError(UserError):
 
 # --- node-by-node forward ---------------------------------------------------------------------
 
-def _functional(name: str) -> Any:
-    """``"F.relu"`` → :func:`torch.nn.functional.relu`, ``"torch.flatten"`` → :func:`torch.flatten`."""
-    owner, _, attr = name.partition(".")
-    if owner == "F":
-        return getattr(F, attr)
-    if owner == "torch":
-        return getattr(torch, attr)
-    raise AssertionError(f"unknown functional {name}")
-
-
 def record_outputs(
     graph: Graph, model: nn.Module, x: torch.Tensor, result: InferenceResult | None = None,
     code: GeneratedCode | None = None,
@@ -64,9 +54,9 @@ def record_outputs(
     """Run ``model`` (built from ``graph``) on ``x`` node by node; return every node's output tensor.
 
     Module layers call the model's own submodule; other layers call the spec's functional with the
-    resolved parameters, ``+`` in port order, or ``torch.cat``, as the generated ``forward`` does,
-    so the last entry equals ``model(x)`` and autograd records the same graph. Runs under the caller's
-    grad mode and the model's current train/eval mode.
+    resolved parameters, or the merge's :attr:`Combine.apply` in port order, as the generated
+    ``forward`` does, so the last entry equals ``model(x)`` and autograd records the same graph.
+    Runs under the caller's grad mode and the model's current train/eval mode.
     """
     result = result or infer(graph)
     if not result.ok:
@@ -83,16 +73,12 @@ def record_outputs(
         params = result.nodes[nid].resolved
         if spec.module:
             y = getattr(model, code.attr_names[nid])(srcs[0])
-        elif spec.combine == "add":
-            y = srcs[0]
-            for s in srcs[1:]:
-                y = y + s
-        elif spec.combine == "cat":
-            y = torch.cat(srcs, dim=int(params["dim"]))
+        elif spec.combine is not None:
+            y = spec.combine.apply(srcs, params)
         else:
             assert spec.functional is not None
             kwargs = {name: params[name] for name in spec.functional_args}
-            y = _functional(spec.functional)(srcs[0], **kwargs)
+            y = torch_function(spec.functional)(srcs[0], **kwargs)
         outs[nid] = y
     return outs
 
@@ -481,8 +467,3 @@ def to_dot(graph: AutogradGraph, title: str | None = None) -> str:
     lines.extend(f"  n{a} -> n{b};" for a, b in graph.edges)
     lines.append("}")
     return "\n".join(lines) + "\n"
-
-
-def format_float(v: float) -> str:
-    """A short human form of a loss value."""
-    return "nan" if math.isnan(v) else f"{v:.4g}"

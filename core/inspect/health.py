@@ -2,18 +2,20 @@
 
 - *vanishing*: a layer's gradient norm stays below ``1e-7`` for ``K`` consecutive observations;
 - *exploding*: a gradient norm above ``1e3``, or not finite (inf/NaN);
-- *dead ReLU*: over 90% of a ReLU's outputs are exactly zero on a batch.
+- *dead ReLU*: over 90% of the outputs of a ReLU (any layer whose spec has ``zeroes_negatives``)
+  are exactly zero on a batch.
 
-:class:`HealthMonitor` consumes the trainer's :class:`core.train_events.GradStatsEvent` objects
-(sampled every ``stats_every`` steps, so K counts those observations) and returns new warnings only
-when a condition starts, not on every event. :func:`dead_relu_report` runs one batch and measures
-each activation's zeros. :func:`grad_norms` gives per-parameter norms equal to ``p.grad.norm()``.
+:class:`HealthMonitor` consumes the trainer's :class:`netbuilder.core.train.events.GradStatsEvent`
+objects (sampled every ``stats_every`` steps, so K counts those observations) and returns new
+warnings only when a condition starts, not on every event. :func:`dead_relu_report` runs one batch
+and measures each activation's zeros. :func:`grad_norms` gives per-parameter norms equal to
+``p.grad.norm()``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -174,12 +176,6 @@ class DeadReluReport:
     warnings: list[HealthWarning]
 
 
-def _is_zeroing(module_or_type: str) -> bool:
-    # Activations that output exact zeros for negative inputs. Keyed by the functional/module the
-    # spec declares, so a new zeroing activation is one entry here.
-    return module_or_type in {"F.relu", "ReLU", "F.relu6", "ReLU6"}
-
-
 def _stats(node: str, type_name: str, y: torch.Tensor) -> ActivationStats:
     zeros = y == 0
     frac = float(zeros.float().mean()) if y.numel() else 0.0
@@ -199,7 +195,7 @@ def dead_relu_report(source: Graph | nn.Module, batch: torch.Tensor, *, graph: G
     from netbuilder.core.inspect.autograd import record_outputs
     from netbuilder.core.model.compiler import build_model
     from netbuilder.core.model.inference import infer
-    from netbuilder.core.model.layers import get_spec
+    from netbuilder.core.model.layers import REGISTRY, get_spec
 
     stats: list[ActivationStats] = []
     if isinstance(source, Graph):
@@ -218,12 +214,13 @@ def dead_relu_report(source: Graph | nn.Module, batch: torch.Tensor, *, graph: G
                 outs = record_outputs(graph, model, batch, result)
                 for nid in result.order:
                     spec = get_spec(graph.node(nid).type)
-                    if _is_zeroing(spec.functional or spec.module or ""):
+                    if spec.zeroes_negatives:
                         stats.append(_stats(nid, spec.type_name, outs[nid]))
             else:
+                zeroing = {s.nn_class for s in REGISTRY.values() if s.zeroes_negatives and s.nn_class}
                 hooks = []
                 for name, mod in model.named_modules():
-                    if _is_zeroing(type(mod).__name__):
+                    if type(mod).__name__ in zeroing:
                         def hook(m: nn.Module, i: object, o: torch.Tensor, name: str = name) -> None:
                             stats.append(_stats(name, type(m).__name__, o))
                         hooks.append(mod.register_forward_hook(hook))
@@ -244,8 +241,3 @@ def dead_relu_report(source: Graph | nn.Module, batch: torch.Tensor, *, graph: G
         for s in stats if s.zero_fraction > threshold
     ]
     return DeadReluReport(stats, warnings)
-
-
-def warnings_text(warnings: Iterable[HealthWarning]) -> str:
-    """All messages, one per line."""
-    return "\n".join(w.message for w in warnings)

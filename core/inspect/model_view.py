@@ -164,7 +164,7 @@ def kernel_grids(graph: Graph, model: nn.Module, normalisation: str = "symmetric
 def feature_maps(graph: Graph, model: nn.Module, image: torch.Tensor, normalisation: str = "channel",
                  result: InferenceResult | None = None) -> list[FeatureMap]:
     """Every node's output for ``image`` (C×H×W or 1×C×H×W, prepared as for training, e.g. with
-    :func:`core.data.prepare_images`), in network order, the Input first. The model runs in
+    :func:`netbuilder.core.train.data.prepare_images`), in network order, the Input first. The model runs in
     evaluation mode without gradients and is left as it was."""
     if normalisation not in ("channel", "node"):
         raise InspectError(f"normalisation must be 'channel' or 'node', not {normalisation!r}")

@@ -1,4 +1,4 @@
-"""Export the model as a Python file: the very source that :mod:`core.compiler` executes."""
+"""Export the model as a Python file: the very source that :mod:`netbuilder.core.model.compiler` executes."""
 
 from __future__ import annotations
 

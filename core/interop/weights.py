@@ -2,8 +2,8 @@
 weights when the network is edited.
 
 Parameter names are ``<attribute>.<tensor>`` where the attribute is the node id made legal
-(:attr:`core.codegen.GeneratedCode.attr_names`), so a state_dict saved here loads into the class
-that ``netbuilder export`` writes.
+(:attr:`netbuilder.core.model.codegen.GeneratedCode.attr_names`), so a state_dict saved here loads
+into the class that ``netbuilder export`` writes.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import torch.nn as nn
 from netbuilder.core.errors import UserError
 from netbuilder.core.model.graph import Graph
 from netbuilder.core.model.project import atomic_write
+from netbuilder.core.train.checkpoint import load_checkpoint
 
 ONNX_INSTALL = "pip install onnx onnxscript onnxruntime  (or: pip install 'netbuilder[onnx]')"
 
@@ -180,15 +181,12 @@ def model_with_weights(graph: Graph, state_dict: Mapping[str, torch.Tensor] | No
 
 
 def weights_from_checkpoint(path: str | os.PathLike[str]) -> tuple[Graph, dict[str, torch.Tensor]]:
-    """(graph, state_dict) of a training checkpoint, read with :func:`core.checkpoint.load_checkpoint`.
+    """(graph, state_dict) of a training checkpoint, read with
+    :func:`netbuilder.core.train.checkpoint.load_checkpoint`.
 
     Used to open a checkpoint for editing: build the edited graph's model, then
     :func:`transfer_weights` keeps every tensor whose node and shape are unchanged."""
-    try:
-        checkpoint = importlib.import_module("netbuilder.core.train.checkpoint")
-    except ModuleNotFoundError as e:  # the trainer is not installed in this version
-        raise WeightsError(f"checkpoints cannot be read in this version ({e})") from None
-    ckpt = checkpoint.load_checkpoint(path)
+    ckpt = load_checkpoint(path)
     return ckpt.graph, dict(ckpt.state_dict)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from netbuilder.core.errors import UserError
+from netbuilder.core.model.graph import Graph
 from netbuilder.core.model.shapes import pair
 from torch import nn
 
@@ -164,7 +165,7 @@ class ConvWalk:
                    conv.padding_mode)
 
     @classmethod
-    def from_layer(cls, graph: Any, model: nn.Module, node_id: str, image: torch.Tensor) -> ConvWalk:
+    def from_layer(cls, graph: Graph, model: nn.Module, node_id: str, image: torch.Tensor) -> ConvWalk:
         """The convolution node ``node_id`` of a model compiled from ``graph``, on what reaches it when
         ``image`` (C×H×W or 1×C×H×W, prepared as for training) goes through the network."""
         from netbuilder.core.inspect.autograd import record_outputs

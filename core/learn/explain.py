@@ -6,9 +6,9 @@ its actual sizes, the arithmetic behind its output size with the actual numbers
 by hand a value that would be inferred or where a size no longer fits. It also gives the pipeline
 as one line (``input → conv2d → relu → … → linear → loss``).
 
-The wording comes from a table of describers keyed by what a spec declares (its ``module``,
-``functional`` or ``combine``), with per-category fallbacks and a generic one that uses the spec's
-``explanation``, so a new layer type gets a sensible entry without any change here.
+The wording comes from a table of describers keyed by a spec's ``explain_as``, with per-category
+fallbacks and a generic one that uses the spec's ``explanation``, so a new layer type gets a
+sensible entry without any change here (and can reuse a detailed describer by naming it).
 """
 
 from __future__ import annotations
@@ -316,29 +316,26 @@ def _generic(c: _Ctx) -> Described:
     return "", f"{first} {ins} → {fmt_shape(c.out)}; {_no_params(c)}.", "", ""
 
 
-# Keyed by what a spec declares: its module, its functional, or its combine operation.
+# Keyed by a spec's ``explain_as``; a spec without one gets its category's describer or the generic one.
 DESCRIBERS: dict[str, Callable[[_Ctx], Described]] = {
-    "Conv2d": _conv,
-    "F.max_pool2d": _pool("keeps the largest of each", "keeps the largest value in each"),
-    "F.avg_pool2d": _pool("averages each", "averages each"),
-    "F.adaptive_avg_pool2d": _adaptive,
-    "Linear": _linear,
-    "torch.flatten": _flatten,
-    "BatchNorm1d": _batchnorm,
-    "BatchNorm2d": _batchnorm,
-    "Dropout": _dropout,
+    "input": _input,
+    "conv": _conv,
+    "pool_max": _pool("keeps the largest of each", "keeps the largest value in each"),
+    "pool_avg": _pool("averages each", "averages each"),
+    "adaptive_pool": _adaptive,
+    "linear": _linear,
+    "flatten": _flatten,
+    "batchnorm": _batchnorm,
+    "dropout": _dropout,
     "add": _add,
-    "cat": _concat,
+    "concat": _concat,
 }
 CATEGORY_DESCRIBERS: dict[str, Callable[[_Ctx], Described]] = {"Activation": _activation}
 
 
 def _describer(spec: LayerSpec) -> Callable[[_Ctx], Described]:
-    for key in (spec.module, spec.functional, spec.combine):
-        if key and key in DESCRIBERS:
-            return DESCRIBERS[key]
-    if spec.is_input:
-        return _input
+    if spec.explain_as is not None:
+        return DESCRIBERS[spec.explain_as]
     return CATEGORY_DESCRIBERS.get(spec.category, _generic)
 
 
@@ -350,17 +347,15 @@ def _notes(graph: Graph, nid: str, info: NodeInfo, spec: LayerSpec) -> list[str]
     for name in info.explicit_inferable:
         ps = spec.param(name)
         value = info.resolved.get(name)
-        inferred = None
-        if x:
-            inferred = x[0] if ps.inferred == "channels" else x[-1]
+        how = ps.inferred
+        inferred = how.compute(x) if x and how else None
         if inferred is None:
             notes.append(f"{name} = {value} was set by hand; '{AUTO}' would take it from the input.")
         elif inferred == value:
             notes.append(f"{name} = {value} was set by hand, but it would be inferred from the input anyway "
                          f"({inferred}); set it to '{AUTO}' so it follows when the layers before it change.")
         else:
-            what = "channels" if ps.inferred == "channels" else "features"
-            notes.append(f"{name} = {value} was set by hand but the input now gives {inferred} {what}: it no "
+            notes.append(f"{name} = {value} was set by hand but the input now gives {inferred} {how}: it no "
                          f"longer fits. Set {name} to {inferred}, or to '{AUTO}' so it always follows the input.")
     return notes
 

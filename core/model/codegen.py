@@ -1,4 +1,4 @@
-"""Graph → readable Python source (the only way a model is built; see :mod:`core.compiler`).
+"""Graph → readable Python source (the only way a model is built; see :mod:`netbuilder.core.model.compiler`).
 
 Layers with parameters or state become attributes built in ``__init__``; parameter-free operations
 are functional calls in ``forward``. Names come from node ids, made legal and unique (as torch.fx
@@ -167,10 +167,8 @@ def generate(graph: Graph, result: InferenceResult | None = None, class_name: st
             names = tuple(q.name for q in spec.params)
             init_lines.append((nid, f"self.{attr} = " + _call(f"nn.{spec.module}", [], spec, p, names)))
             expr = f"self.{attr}({srcs[0]})"
-        elif spec.combine == "add":
-            expr = " + ".join(srcs)
-        elif spec.combine == "cat":
-            expr = f"torch.cat([{', '.join(srcs)}], dim={literal(p['dim'])})"
+        elif spec.combine is not None:
+            expr = spec.combine.code(srcs, p)
         else:
             assert spec.functional is not None
             expr = _call(spec.functional, [srcs[0]], spec, p, spec.functional_args)

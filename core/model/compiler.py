@@ -1,5 +1,5 @@
 """Compile = execute the generated source. The model that trains is built from exactly the text
-that :mod:`core.exporter` writes, so the two cannot drift."""
+that :mod:`netbuilder.core.interop.exporter` writes, so the two cannot drift."""
 
 from __future__ import annotations
 

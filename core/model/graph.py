@@ -36,7 +36,7 @@ class Node:
 
     @property
     def spec(self) -> LayerSpec:
-        """The node's :class:`core.layers.LayerSpec`."""
+        """The node's :class:`netbuilder.core.model.layers.LayerSpec`."""
         return get_spec(self.type)
 
 

@@ -187,14 +187,10 @@ def infer(graph: Graph) -> InferenceResult:
         if blocked or (info.error and not nspec.is_input):
             continue
         info.input_shapes = in_shapes
-        resolved = nspec.full_params(node.params)
-        for p in nspec.params:
-            if p.inferred:
-                if resolved[p.name] == AUTO:
-                    x = in_shapes[0] if in_shapes else ()
-                    resolved[p.name] = (x[0] if p.inferred == "channels" else x[-1]) if x else 0
-                elif p.name in node.params:
-                    info.explicit_inferable.append(p.name)
+        full = nspec.full_params(node.params)
+        info.explicit_inferable = [p.name for p in nspec.params
+                                   if p.inferred and full[p.name] != AUTO and p.name in node.params]
+        resolved = nspec.resolve_inferred(full, in_shapes[0] if in_shapes else None)
         info.resolved = resolved
         try:
             out = nspec.shape_fn(resolved, in_shapes, [notes.get(e.src) for e in ins[nid]])
@@ -207,7 +203,7 @@ def infer(graph: Graph) -> InferenceResult:
         info.output_shape = tuple(int(d) for d in out)
         info.params = nspec.param_count(resolved, in_shapes, info.output_shape)
         info.macs = nspec.macs(resolved, in_shapes, info.output_shape)
-        if nspec.type_name == "Flatten" or (len(in_shapes) == 1 and len(in_shapes[0]) > len(info.output_shape)):
+        if nspec.flattens or (len(in_shapes) == 1 and len(in_shapes[0]) > len(info.output_shape)):
             x = in_shapes[0]
             info.note = f"{math.prod(x)} = {'×'.join(map(str, x))}" if len(info.output_shape) == 1 else None
         notes[nid] = info.note

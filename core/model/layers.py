@@ -1,22 +1,29 @@
 """The layer registry: the one place that defines each layer type.
 
 A :class:`LayerSpec` holds a layer's parameters (named exactly like the torch keyword arguments,
-with defaults, ranges and choices), its shape rule (:mod:`core.shapes`), how it becomes code (an
-``nn`` module built in ``__init__`` or a functional call in ``forward``), its parameter and
-multiply-add counts, and a paragraph for users. Palette, inspector, inference, code generation and
-export all read this registry; adding a layer type means adding one spec here.
+with defaults, ranges and choices), its shape rule (:mod:`netbuilder.core.model.shapes`), how it
+becomes code (an ``nn`` module built in ``__init__``, a functional call in ``forward`` or, for a
+merge, a :class:`Combine`), how imported files spell it (its ``nn`` class and
+:class:`ImportAlias` functional forms), its parameter and multiply-add counts, and a paragraph for
+users. Palette, inspector, inference, code generation, summary, explanations, export and import
+all read this registry; adding a layer type means one ``register(LayerSpec(...))`` (see
+docs/adding-a-layer.md). The built-in types are declared in
+:mod:`netbuilder.core.model.builtin_layers`, registered when this module is imported.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from netbuilder.core.errors import UserError
-from netbuilder.core.model import shapes
-from netbuilder.core.model.shapes import Shape, pair
+from netbuilder.core.model.shapes import Shape
+
+if TYPE_CHECKING:
+    import torch
 
 AUTO = "auto"
 
@@ -36,6 +43,24 @@ class ParamError(UserError, ValueError):
 
 
 @dataclass(frozen=True)
+class Inferred:
+    """How an ``auto`` parameter is computed from the layer's (first) input shape, batch excluded.
+
+    ``what`` names the quantity for people (the inspector's tooltip, explanations): ``str()`` of an
+    ``Inferred`` is ``what``."""
+
+    what: str
+    compute: Callable[[Shape], int]
+
+    def __str__(self) -> str:
+        return self.what
+
+
+CHANNELS = Inferred("channels", lambda x: x[0])
+FEATURES = Inferred("features", lambda x: x[-1])
+
+
+@dataclass(frozen=True)
 class ParamSpec:
     """One constructor argument.
 
@@ -44,7 +69,8 @@ class ParamSpec:
     (a list of positive ints). ``default`` is torch's default, used when a file leaves the
     argument out; ``required`` arguments have no torch default and must be given (``default`` is
     then the value a new node starts with). ``inferred`` arguments may be ``"auto"``: inference
-    takes them from the input's channels (``"channels"``) or features (``"features"``).
+    computes them from the input shape with :attr:`Inferred.compute` (:data:`CHANNELS`,
+    :data:`FEATURES`).
     """
 
     name: str
@@ -55,7 +81,7 @@ class ParamSpec:
     maximum: float | None = None
     choices: tuple[str, ...] = ()
     required: bool = False
-    inferred: str | None = None
+    inferred: Inferred | None = None
     always_emit: bool = False
 
     def validate(self, value: Any) -> Any:
@@ -147,16 +173,84 @@ def _zero(p: Mapping[str, Any], ins: Sequence[Shape], out: Shape) -> int:
 
 
 @dataclass(frozen=True)
+class Combine:
+    """How a merge layer joins its inputs (in port order).
+
+    ``code`` writes the ``forward`` expression from the input variable names and the resolved
+    parameters (every value in them is validated, so it is safe to write); ``apply`` does the same
+    on tensors (autograd's node-by-node run, the shape tests), and must match ``code`` exactly.
+    ``associative`` merges fold on import: ``a + b + c`` becomes one node with three inputs."""
+
+    code: Callable[[Sequence[str], Mapping[str, Any]], str]
+    apply: Callable[[Sequence[torch.Tensor], Mapping[str, Any]], torch.Tensor]
+    associative: bool = False
+
+
+@dataclass
+class ImportCall:
+    """A traced call, or an ``nn`` module, that the importer is turning into a layer.
+
+    ``args`` holds torch's arguments by name (for a module, its attributes, and ``from_module`` is
+    set: torch has filled in defaults there, a pool's stride is then its kernel); a check may
+    normalise them in place. Values can be traced nodes, so a check tests only for what it needs
+    (``isinstance(v, int)``). ``input_shapes`` are the batched shapes of the tensor inputs (None
+    for an input that is not a network tensor) and ``output_shape`` the traced result's. A check
+    sets ``passthrough`` when the call does nothing here (``F.dropout(x, training=False)``): its
+    input's value passes on and no node is made."""
+
+    args: dict[str, Any]
+    input_shapes: list[tuple[int, ...] | None]
+    output_shape: tuple[int, ...] | None
+    from_module: bool = False
+    passthrough: bool = False
+
+
+# Refines an ImportCall in place; returns why it cannot be this layer, completing a sentence that
+# starts with the call's name ("without dim (give dim=1)"), or None when it can.
+ImportCheck = Callable[[ImportCall], str | None]
+
+
+@dataclass(frozen=True)
+class ImportAlias:
+    """Functional forms of a layer that the importer maps to it.
+
+    ``targets`` name them: ``"F.relu"``, ``"torch.flatten"``, ``"operator.add"``, or ``".relu"`` for
+    the tensor method ``x.relu()``. ``signature`` is torch's positional order (a last ``"*name"``
+    collects the remaining positional arguments). An argument named like one of the spec's
+    parameters becomes that parameter; ``tensors`` names the arguments that hold the layer's inputs
+    (a list argument gives several); ``defaults`` are torch's where they differ from the spec's
+    (``torch.flatten`` starts at dim 0). ``check`` runs before the spec's ``import_check``.
+    ``help`` replaces the targets' names in the importer's list of supported operations."""
+
+    targets: tuple[str, ...]
+    signature: tuple[str, ...] = ("input", "inplace")
+    tensors: tuple[str, ...] = ("input",)
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    check: ImportCheck | None = None
+    help: str = ""
+
+
+@dataclass(frozen=True)
 class LayerSpec:
     """Everything NetBuilder knows about one layer type.
 
     Code generation: a layer with ``module`` set (an ``nn`` class name) becomes an attribute built in
     ``__init__``; ``positional`` names the arguments written positionally. Otherwise ``functional``
     names the function called in ``forward`` (``F.relu``, ``torch.flatten``); ``functional_args``
-    lists the parameters passed to it. ``combine`` joins several input variables (``+``, ``cat``).
+    lists the parameters passed to it. A merge (``min_inputs`` ≥ 2) has a :class:`Combine`.
 
-    ``output`` says what the layer's values mean when it ends a network: ``"probabilities"``
-    (softmax) or ``"log_probabilities"`` (log-softmax); the trainer checks the loss against it.
+    Import: ``torch_class`` is the ``nn`` class imported files use for it (default ``module``);
+    its attributes named like the parameters are read. ``aliases`` are the functional forms;
+    ``import_check`` refines or refuses what was read (module or call); ``base_id`` names imported
+    nodes that have no attribute name (default: the type name in lower case).
+
+    Meaning, for the rest of core: ``output`` says what the layer's values mean when it ends a
+    network, ``"probabilities"`` (softmax) or ``"log_probabilities"`` (log-softmax), and the trainer
+    checks the loss against it; ``flattens`` marks a layer whose output is its input laid out flat
+    (inference notes ``1024 = 64×4×4`` for the layers after it); ``zeroes_negatives`` marks an
+    activation that outputs exact zeros for negative inputs, so its units can die (health checks
+    them); ``explain_as`` picks a detailed describer in :mod:`netbuilder.core.learn.explain`
+    (``"conv"``, ``"pool_max"``, ``"linear"``...), else its category's or a generic one is used.
     """
 
     type_name: str
@@ -169,7 +263,7 @@ class LayerSpec:
     functional: str | None = None
     functional_args: tuple[str, ...] = ()
     positional: tuple[str, ...] = ()
-    combine: str | None = None
+    combine: Combine | None = None
     min_inputs: int = 1
     max_inputs: int | None = 1
     has_parameters: bool = False
@@ -177,6 +271,13 @@ class LayerSpec:
     macs: Counter = _zero
     extra: Mapping[str, Any] = field(default_factory=dict)
     output: str | None = None
+    torch_class: str | None = None
+    aliases: tuple[ImportAlias, ...] = ()
+    import_check: ImportCheck | None = None
+    base_id: str | None = None
+    flattens: bool = False
+    zeroes_negatives: bool = False
+    explain_as: str | None = None
 
     def param(self, name: str) -> ParamSpec:
         """The spec of parameter ``name``; KeyError if unknown."""
@@ -195,9 +296,28 @@ class LayerSpec:
         out.update(given)
         return out
 
+    def resolve_inferred(self, params: Mapping[str, Any], input_shape: Shape | None) -> dict[str, Any]:
+        """``params`` with every ``auto`` parameter computed from ``input_shape`` (0 without one)."""
+        out = dict(params)
+        for p in self.params:
+            if p.inferred and out.get(p.name) == AUTO:
+                out[p.name] = p.inferred.compute(input_shape) if input_shape else 0
+        return out
+
     @property
     def is_input(self) -> bool:
+        """True for the network's input layer (it takes no inputs)."""
         return self.min_inputs == 0
+
+    @property
+    def nn_class(self) -> str | None:
+        """The ``nn`` class name imported files use for this layer, if any."""
+        return self.torch_class or self.module
+
+    @property
+    def node_base_id(self) -> str:
+        """The base of ids the importer gives this layer's nodes (``pool`` → ``pool1``, ``pool2``)."""
+        return self.base_id or self.type_name.lower()
 
 
 REGISTRY: dict[str, LayerSpec] = {}
@@ -209,8 +329,26 @@ def register(spec: LayerSpec) -> LayerSpec:
         raise ValueError(f"layer type {spec.type_name} is already registered")
     if spec.category not in CATEGORIES:
         raise ValueError(f"unknown category {spec.category}")
+    if spec.min_inputs >= 2 and spec.combine is None:
+        raise ValueError(f"merge layer {spec.type_name} needs a Combine")
     REGISTRY[spec.type_name] = spec
     return spec
+
+
+def unregister(type_name: str) -> LayerSpec:
+    """Remove ``type_name`` from the registry and return its spec (for tests and plug-ins that undo
+    a :func:`register`); KeyError if it is not registered."""
+    return REGISTRY.pop(type_name)
+
+
+@contextmanager
+def registered(spec: LayerSpec) -> Iterator[LayerSpec]:
+    """``with registered(spec):`` — the layer type exists only inside the block."""
+    register(spec)
+    try:
+        yield spec
+    finally:
+        unregister(spec.type_name)
 
 
 def get_spec(type_name: str) -> LayerSpec:
@@ -221,6 +359,11 @@ def get_spec(type_name: str) -> LayerSpec:
         raise KeyError(f"unknown layer type {type_name!r}; known types: {', '.join(sorted(REGISTRY))}") from None
 
 
+def input_spec() -> LayerSpec:
+    """The spec of the network's input layer (the one registered type that takes no inputs)."""
+    return next(s for s in REGISTRY.values() if s.is_input)
+
+
 def by_category() -> dict[str, list[LayerSpec]]:
     """Specs grouped by category in palette order."""
     groups: dict[str, list[LayerSpec]] = {c: [] for c in CATEGORIES}
@@ -229,274 +372,5 @@ def by_category() -> dict[str, list[LayerSpec]]:
     return groups
 
 
-# --- helpers for the declarations below -------------------------------------------------------
-
-def _k(v: Any) -> str:
-    a, b = pair(v)
-    return f"{a}×{b}"
-
-
-def _num(v: Any) -> str:
-    return "?" if v == AUTO else str(v)
-
-
-def _conv_summary(p: Mapping[str, Any]) -> str:
-    text = f"{_num(p['out_channels'])} @ {_k(p['kernel_size'])}"
-    if pair(p.get("stride", 1)) != (1, 1):
-        text += f", stride {_pk(p['stride'])}"
-    pad = p.get("padding", 0)
-    if pad in ("same", "valid"):
-        text += f", {pad}"
-    elif pair(pad) != (0, 0):
-        text += f", pad {_pk(pad)}"
-    if pair(p.get("dilation", 1)) != (1, 1):
-        text += f", dil {_pk(p['dilation'])}"
-    if p.get("groups", 1) != 1:
-        text += f", groups {p['groups']}"
-    return text
-
-
-def _pk(v: Any) -> str:
-    a, b = pair(v)
-    return str(a) if a == b else f"{a}×{b}"
-
-
-def _pool_summary(p: Mapping[str, Any]) -> str:
-    text = _k(p["kernel_size"])
-    if p.get("stride") is not None and pair(p["stride"]) != pair(p["kernel_size"]):
-        text += f", stride {_pk(p['stride'])}"
-    if pair(p.get("padding", 0)) != (0, 0):
-        text += f", pad {_pk(p['padding'])}"
-    if p.get("ceil_mode"):
-        text += ", ceil"
-    return text
-
-
-def _conv_params(p: Mapping[str, Any], ins: Sequence[Shape], out: Shape) -> int:
-    kh, kw = pair(p["kernel_size"])
-    cin, cout, g = int(p["in_channels"]), int(p["out_channels"]), int(p["groups"])
-    return cout * (cin // g) * kh * kw + (cout if p["bias"] else 0)
-
-
-def _conv_macs(p: Mapping[str, Any], ins: Sequence[Shape], out: Shape) -> int:
-    kh, kw = pair(p["kernel_size"])
-    return math.prod(out) * (int(p["in_channels"]) // int(p["groups"])) * kh * kw
-
-
-def _linear_params(p: Mapping[str, Any], ins: Sequence[Shape], out: Shape) -> int:
-    return int(p["in_features"]) * int(p["out_features"]) + (int(p["out_features"]) if p["bias"] else 0)
-
-
-def _linear_macs(p: Mapping[str, Any], ins: Sequence[Shape], out: Shape) -> int:
-    return int(p["in_features"]) * int(p["out_features"])
-
-
-def _bn_params(p: Mapping[str, Any], ins: Sequence[Shape], out: Shape) -> int:
-    return 2 * int(p["num_features"]) if p["affine"] else 0
-
-
-def _input_shape(p: Mapping[str, Any], ins: Sequence[Shape], notes: Sequence[str | None]) -> Shape:
-    return tuple(p["shape"])
-
-
-KERNEL = ParamSpec("kernel_size", "pair", 3, "Height and width of the sliding window.", minimum=1, maximum=64,
-                   required=True)
-STRIDE1 = ParamSpec("stride", "pair", 1, "Step of the window in pixels.", minimum=1, maximum=64)
-DILATION = ParamSpec("dilation", "pair", 1, "Spacing between kernel elements (1 = dense).", minimum=1, maximum=32)
-POOL_STRIDE = ParamSpec("stride", "optional_pair", None, "Step of the window; empty means kernel_size.",
-                        minimum=1, maximum=64)
-POOL_PAD = ParamSpec("padding", "pair", 0, "Implicit padding on each side (at most half the kernel).",
-                     minimum=0, maximum=32)
-CEIL = ParamSpec("ceil_mode", "bool", False, "Round the output size up instead of down.")
-BIAS = ParamSpec("bias", "bool", True, "Learn an additive bias per output.")
-SOFTMAX_DIM = ParamSpec("dim", "int", 1, "Dimension to normalise over (1 = classes).", minimum=-4, maximum=4,
-                        always_emit=True)
-
-register(LayerSpec(
-    "Input", "Input",
-    "The network's input: one sample's shape without the batch, [C, H, W] for images (MNIST is "
-    "1×28×28, CIFAR-10 3×32×32) or [features] for flat vectors. Every network has exactly one.",
-    (ParamSpec("shape", "shape", [1, 28, 28], "[C, H, W] or [features], batch excluded.", required=True),),
-    _input_shape, lambda p: "×".join(map(str, p["shape"])), min_inputs=0, max_inputs=0,
-))
-
-register(LayerSpec(
-    "Conv2d", "Convolution",
-    "A 2-D convolution: out_channels filters, each with one kernel_size slice per input channel, "
-    "slide over the image; at each position the products of a filter with the pixels under it are "
-    "summed and the bias added. Learns local patterns such as edges and strokes. Output size per "
-    "side: (H + 2·padding − dilation·(kernel_size − 1) − 1) / stride + 1, rounded down.",
-    (
-        ParamSpec("in_channels", "int", AUTO, "Input channels; auto takes them from the input.", inferred="channels",
-                  minimum=1, maximum=4096),
-        ParamSpec("out_channels", "int", 16, "Number of filters = output channels.", required=True, minimum=1,
-                  maximum=4096),
-        KERNEL, STRIDE1,
-        ParamSpec("padding", "padding", 0, "Zeros added on each side, or 'same' / 'valid'.", minimum=0,
-                  maximum=32, choices=("same", "valid")),
-        DILATION,
-        ParamSpec("groups", "int", 1, "Split channels into groups (in and out must divide).", minimum=1,
-                  maximum=4096),
-        BIAS,
-        ParamSpec("padding_mode", "choice", "zeros", "How the border is filled.",
-                  choices=("zeros", "reflect", "replicate", "circular")),
-    ),
-    shapes.conv2d, _conv_summary, module="Conv2d",
-    positional=("in_channels", "out_channels", "kernel_size"), has_parameters=True,
-    param_count=_conv_params, macs=_conv_macs, extra={"conv_walk": True},
-))
-
-register(LayerSpec(
-    "MaxPool2d", "Pooling",
-    "Max pooling keeps the largest value in each kernel_size window, shrinking the feature map "
-    "(2×2 with stride 2 halves height and width) while keeping the strongest responses. No parameters.",
-    (replace(KERNEL, default=2), POOL_STRIDE, POOL_PAD, DILATION, CEIL),
-    shapes.max_pool2d, _pool_summary, functional="F.max_pool2d",
-    functional_args=("kernel_size", "stride", "padding", "dilation", "ceil_mode"), positional=("kernel_size",),
-))
-
-register(LayerSpec(
-    "AvgPool2d", "Pooling",
-    "Average pooling replaces each kernel_size window by its mean, shrinking the feature map "
-    "smoothly. LeNet-5's original subsampling layers were averages. No parameters.",
-    (
-        replace(KERNEL, default=2), POOL_STRIDE, POOL_PAD, CEIL,
-        ParamSpec("count_include_pad", "bool", True, "Count padding zeros in the average."),
-        ParamSpec("divisor_override", "optional_int", None, "Divide by this instead of the window size.",
-                  minimum=1, maximum=4096),
-    ),
-    shapes.avg_pool2d, _pool_summary, functional="F.avg_pool2d",
-    functional_args=("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"),
-    positional=("kernel_size",),
-))
-
-register(LayerSpec(
-    "AdaptiveAvgPool2d", "Pooling",
-    "Averages each channel down to a fixed output_size whatever the input's height and width, so "
-    "the layers after it see a known size (output_size 1 is global average pooling).",
-    (ParamSpec("output_size", "pair", 1, "Target height and width.", minimum=1, maximum=1024, required=True),),
-    shapes.adaptive_avg_pool2d, lambda p: f"→ {_k(p['output_size'])}", functional="F.adaptive_avg_pool2d",
-    functional_args=("output_size",), positional=("output_size",),
-))
-
-register(LayerSpec(
-    "Linear", "Linear",
-    "A fully connected layer: every output is a weighted sum of all in_features inputs plus a bias "
-    "(y = x·Wᵀ + b). It needs flat input, so put a Flatten after the last convolution or pooling.",
-    (
-        ParamSpec("in_features", "int", AUTO, "Input features; auto takes them from the input.",
-                  inferred="features", minimum=1, maximum=10_000_000),
-        ParamSpec("out_features", "int", 10, "Number of outputs.", required=True, minimum=1, maximum=1_000_000),
-        BIAS,
-    ),
-    shapes.linear, lambda p: f"{_num(p['in_features'])} → {_num(p['out_features'])}", module="Linear",
-    positional=("in_features", "out_features"), has_parameters=True, param_count=_linear_params,
-    macs=_linear_macs,
-))
-
-register(LayerSpec(
-    "Flatten", "Linear",
-    "Flattens each sample into one vector (N×C×H×W → N×(C·H·W)) so Linear layers can follow "
-    "convolutions. No parameters; nothing is learned.",
-    (
-        ParamSpec("start_dim", "int", 1, "First dimension to merge (1 = after the batch).", minimum=-4, maximum=4),
-        ParamSpec("end_dim", "int", -1, "Last dimension to merge (−1 = the last).", minimum=-4, maximum=4),
-    ),
-    shapes.flatten, lambda p: "" if (p["start_dim"], p["end_dim"]) == (1, -1) else f"{p['start_dim']}..{p['end_dim']}",
-    functional="torch.flatten", functional_args=("start_dim", "end_dim"), positional=("start_dim",),
-    extra={"emit_positional_defaults": True},
-))
-
-_ACT = "Activation"
-register(LayerSpec(
-    "ReLU", _ACT,
-    "ReLU(x) = max(0, x): passes positive values and zeroes negative ones. The default non-linearity "
-    "between layers; without one, stacked layers collapse into a single linear map.",
-    (), shapes.same, lambda p: "", functional="F.relu",
-))
-register(LayerSpec(
-    "LeakyReLU", _ACT,
-    "Like ReLU, but negative inputs are multiplied by a small negative_slope instead of zeroed, so "
-    "units never stop passing gradient ('dead ReLUs').",
-    (ParamSpec("negative_slope", "float", 0.01, "Slope for x < 0.", minimum=0.0, maximum=1.0),),
-    shapes.same, lambda p: f"slope {p['negative_slope']:g}", functional="F.leaky_relu",
-    functional_args=("negative_slope",),
-))
-register(LayerSpec(
-    "Sigmoid", _ACT,
-    "σ(x) = 1 / (1 + e^(−x)) squashes values into (0, 1). Used for probabilities of independent yes/no "
-    "outputs; deep stacks of it make gradients vanish.",
-    (), shapes.same, lambda p: "", functional="torch.sigmoid",
-))
-register(LayerSpec(
-    "Tanh", _ACT,
-    "tanh(x) squashes values into (−1, 1), centred on zero. Classic in early networks such as LeNet.",
-    (), shapes.same, lambda p: "", functional="torch.tanh",
-))
-register(LayerSpec(
-    "GELU", _ACT,
-    "GELU(x) = x·Φ(x): a smooth ReLU used in transformers. approximate='tanh' uses a faster formula.",
-    (ParamSpec("approximate", "choice", "none", "Exact ('none') or tanh approximation.", choices=("none", "tanh")),),
-    shapes.same, lambda p: "" if p["approximate"] == "none" else "tanh", functional="F.gelu",
-    functional_args=("approximate",),
-))
-register(LayerSpec(
-    "Softmax", _ACT,
-    "Turns scores into probabilities that sum to 1 along dim. Do not put it before CrossEntropy loss, "
-    "which applies log-softmax itself.",
-    (SOFTMAX_DIM,), shapes.softmax, lambda p: f"dim {p['dim']}", functional="F.softmax", functional_args=("dim",),
-    output="probabilities",
-))
-register(LayerSpec(
-    "LogSoftmax", _ACT,
-    "The logarithm of softmax, computed stably. Pair it with the NLL loss (as pytorch/examples mnist does).",
-    (SOFTMAX_DIM,), shapes.softmax, lambda p: f"dim {p['dim']}", functional="F.log_softmax",
-    functional_args=("dim",), output="log_probabilities",
-))
-
-_NR = "Normalization/Regularization"
-register(LayerSpec(
-    "Dropout", _NR,
-    "During training, zeroes each value with probability p and scales the rest by 1/(1−p), so the "
-    "network cannot rely on any single unit; does nothing in evaluation. No parameters.",
-    (ParamSpec("p", "float", 0.5, "Probability of zeroing a value.", minimum=0.0, maximum=1.0, always_emit=True),),
-    shapes.same, lambda p: f"p={p['p']:g}", module="Dropout",
-))
-_BN_PARAMS = (
-    ParamSpec("num_features", "int", AUTO, "Channels; auto takes them from the input.", inferred="channels",
-              minimum=1, maximum=1_000_000),
-    ParamSpec("eps", "float", 1e-5, "Added to the variance for stability.", minimum=0.0, maximum=1.0),
-    ParamSpec("momentum", "float", 0.1, "Weight of the newest batch in the running statistics.",
-              minimum=0.0, maximum=1.0),
-    ParamSpec("affine", "bool", True, "Learn a scale and shift per channel."),
-    ParamSpec("track_running_stats", "bool", True, "Keep running mean/variance for evaluation."),
-)
-register(LayerSpec(
-    "BatchNorm1d", _NR,
-    "Normalises each feature over the batch to zero mean and unit variance, then applies a learned "
-    "scale and shift. Speeds up and stabilises training of fully connected layers.",
-    _BN_PARAMS, shapes.batch_norm1d, lambda p: _num(p["num_features"]), module="BatchNorm1d",
-    positional=("num_features",), has_parameters=True, param_count=_bn_params,
-))
-register(LayerSpec(
-    "BatchNorm2d", _NR,
-    "Normalises each channel over the batch and all pixels, then applies a learned scale and shift. "
-    "Usually placed between a convolution and its activation.",
-    _BN_PARAMS, shapes.batch_norm2d, lambda p: _num(p["num_features"]), module="BatchNorm2d",
-    positional=("num_features",), has_parameters=True, param_count=_bn_params,
-))
-
-register(LayerSpec(
-    "Add", "Merge",
-    "Adds two or more tensors of the same shape element by element: the join of a residual (skip) "
-    "connection, out = F(x) + x.",
-    (), shapes.add, lambda p: "+", combine="add", min_inputs=2, max_inputs=None,
-))
-register(LayerSpec(
-    "Concat", "Merge",
-    "Joins two or more tensors along dim (1 = channels, as in Inception and DenseNet); the other "
-    "dimensions must match.",
-    (ParamSpec("dim", "int", 1, "Dimension to join along (1 = channels).", minimum=-4, maximum=4,
-               always_emit=True),),
-    shapes.concat, lambda p: f"dim {p['dim']}", combine="cat", min_inputs=2, max_inputs=None,
-))
+# The built-in types register themselves on import; they need the classes above, hence the end.
+from netbuilder.core.model import builtin_layers as _builtin_layers  # noqa: E402,F401
