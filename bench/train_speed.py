@@ -32,6 +32,7 @@ from netbuilder.core.model.compiler import build_model  # noqa: E402
 from netbuilder.core.model.project import load_preset  # noqa: E402
 from netbuilder.core.train.data import IDX_FILES, Dataset, load_dataset  # noqa: E402
 from netbuilder.core.train.events import StepEvent  # noqa: E402
+from netbuilder.core.train.observe import grad_stats, histogram, readback  # noqa: E402
 from netbuilder.core.train.trainer import TrainConfig, Trainer  # noqa: E402
 
 BATCH, LR, MOMENTUM = 64, 0.01, 0.9
@@ -129,19 +130,19 @@ def stats_cost(ds: Dataset, reps: int = 300) -> dict[str, float]:
         return best * 1e6
 
     loss = step()
-    plain = per_call(lambda: Trainer._readback(loss, params, False), reps)
-    norms = per_call(lambda: Trainer._readback(loss, params, True), reps)
-    gnorms = Trainer._readback(loss, params, True)[1]
+    plain = per_call(lambda: readback(loss, params, False), reps)
+    norms = per_call(lambda: readback(loss, params, True), reps)
+    gnorms = readback(loss, params, True)[1]
     assert gnorms is not None
 
     def every20() -> None:
         before = [p.detach().clone() for p in params]
-        trainer._grad_stats(1, names, names, params, gnorms, before)
+        grad_stats(1, names, names, params, gnorms, before)
 
     extra20 = per_call(every20, max(1, reps // 10))
     grad = params[0].grad
     assert grad is not None
-    hist = per_call(lambda: trainer._histogram(1, grad), max(1, reps // 10))
+    hist = per_call(lambda: histogram(1, names[0], grad), max(1, reps // 10))
     step_us = per_call(step, 20)
     total = norms - plain + extra20 / 20 + hist / 100
     return {"step_us": step_us, "per_step_us": norms - plain, "every20_us": extra20, "histogram_us": hist,

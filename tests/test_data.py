@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from netbuilder.core.errors import UserError
+from netbuilder.core.train import cache, download
 from netbuilder.core.train import data as D
 from netbuilder.core.train.data import DataError, check_compat, load_dataset, prepare_images
 
@@ -204,7 +205,8 @@ def test_download_from_mirror_with_progress(tmp_path, monkeypatch):
 
     monkeypatch.setattr(tvd.MNIST, "mirrors", [SHARED_MNIST.as_uri() + "/"])
     # the shared copies were re-compressed, so their md5s differ from torchvision's list: use theirs
-    monkeypatch.setattr(tvd.MNIST, "resources", [(f"{s}.gz", D._md5(SHARED_MNIST / f"{s}.gz")) for s in D.IDX_FILES])
+    monkeypatch.setattr(tvd.MNIST, "resources",
+                        [(f"{s}.gz", download._md5(SHARED_MNIST / f"{s}.gz")) for s in D.IDX_FILES])
     calls: list[tuple[int, int, str]] = []
     ds = load_dataset("mnist", str(tmp_path / "dl"), download=True, progress=lambda d, t, n: calls.append((d, t, n)))
     assert len(ds.train_y) == 60000
@@ -301,7 +303,7 @@ def test_failed_mirror_leaks_no_file_descriptor(tmp_path, monkeypatch):
     before = _open_fds()
     for _ in range(20):
         with pytest.raises(urllib.error.URLError):
-            D._fetch("https://mirror.invalid/x.gz", tmp_path / "x.gz", "0" * 32, None)
+            download._fetch("https://mirror.invalid/x.gz", tmp_path / "x.gz", "0" * 32, None)
     assert _open_fds() == before
     assert list(tmp_path.iterdir()) == []  # no .part file either
 
@@ -311,15 +313,15 @@ def test_cache_write_failure_leaves_no_temp_file(tmp_path, monkeypatch):
         f.write(b"half")
         raise RuntimeError("serialisation failed")
 
-    monkeypatch.setattr(D.torch, "save", broken_save)
+    monkeypatch.setattr(cache.torch, "save", broken_save)
     path = tmp_path / "cache" / "mnist-abc.pt"
     with pytest.raises(RuntimeError):
-        D._save_cache(path, {"key": "k"})
+        cache.save_cache(path, {"key": "k"})
     assert list(path.parent.iterdir()) == []
     # an OSError (full or read-only disk) is no error at all, and leaves nothing either
     def full_disk(obj, f):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(D.torch, "save", full_disk)
-    D._save_cache(path, {"key": "k"})
+    monkeypatch.setattr(cache.torch, "save", full_disk)
+    cache.save_cache(path, {"key": "k"})
     assert list(path.parent.iterdir()) == []

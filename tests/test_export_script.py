@@ -12,6 +12,7 @@ from netbuilder.core.cli.main import main as cli_main
 from netbuilder.core.interop.script_export import model_source, training_script, training_script_full
 from netbuilder.core.model.codegen import generate
 from netbuilder.core.model.project import load_preset, presets_dir, save_project
+from netbuilder.core.train.config import TrainConfig, TrainError
 
 from tests._helpers_export import PRESETS, fake_mnist, load_script, real_mnist, run_python
 
@@ -56,18 +57,19 @@ def test_defaults_come_from_the_project_training_settings(tmp_path: Path) -> Non
     assert mod.lr_at(args, 19, 10) == 0.1 and abs(mod.lr_at(args, 20, 10) - 0.01) < 1e-12
 
 
-def test_bad_training_values_fall_back_and_are_never_written_as_code() -> None:
-    training = {"lr": "__import__('os').system('echo hacked')", "optimizer": "lbfgs", "epochs": -1,
-                "dataset": "sample", "batch_size": True}
-    out = training_script_full(load_preset("mlp-mnist").graph, training)
-    assert "__import__" not in out.source and "hacked" not in out.source
-    # left-out settings follow the app's defaults
-    app = pytest.importorskip("netbuilder.core.train.trainer").TrainConfig()
+def test_bad_training_values_are_refused_and_never_written_as_code() -> None:
+    graph = load_preset("mlp-mnist").graph
+    for key, value in (("lr", "__import__('os').system('echo hacked')"), ("optimizer", "lbfgs"), ("epochs", -1),
+                       ("batch_size", True)):
+        with pytest.raises(TrainError, match=f"training setting '{key}'"):
+            training_script_full(graph, {key: value})
+    # left-out settings follow the app's defaults; the bundled sample becomes MNIST, with a note
+    out = training_script_full(graph, {"dataset": "sample"})
+    app = TrainConfig()
     assert out.settings["lr"] == app.lr and out.settings["optimizer"] == "sgd" and out.settings["epochs"] == app.epochs
     assert out.settings["dataset"] == "mnist" and out.settings["batch_size"] == 64
-    joined = " | ".join(out.notes)
-    for word in ("lr", "lbfgs", "epochs", "sample", "batch_size"):
-        assert word in joined
+    assert "sample" in " | ".join(out.notes)
+    assert "__import__" not in out.source
 
 
 def test_reads_idx_files_in_both_layouts_and_fits_the_input(tmp_path: Path) -> None:

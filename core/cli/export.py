@@ -1,6 +1,6 @@
 """``netbuilder export FILE --with-training -o net.py`` and ``netbuilder export FILE --onnx model.onnx``.
 
-``--with-training`` writes a standalone training script (see :mod:`core.script_export`); with
+``--with-training`` writes a standalone training script (see :mod:`netbuilder.core.interop.script_export`); with
 ``--checkpoint CKPT`` the checkpoint's weights are written beside it as ``net.pt`` (or to
 ``--weights OUT``). ``--onnx OUT.onnx`` writes the model as ONNX (the ``onnx`` extra), with the
 checkpoint's weights when ``--checkpoint`` is given, and checks it with onnxruntime when installed.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 from netbuilder.core.errors import UserError
-from netbuilder.core.interop.script_export import training_script_full
+from netbuilder.core.interop.script_export import dataset_stats, training_script_full
 from netbuilder.core.interop.weights import (
     WeightsError,
     export_onnx,
@@ -67,7 +67,9 @@ def run(args: argparse.Namespace, project: Project) -> int:
             raise UserError("give the script's file with -o OUT.py")
         if output.endswith(WEIGHT_SUFFIXES):
             raise UserError(f"-o {output} looks like a weights file; the training script needs a .py name")
-        script = training_script_full(project.graph, project.training, class_name)
+        # the exact mean/std the app would normalise with, when the dataset is on this machine
+        stats = dataset_stats(project.training)
+        script = training_script_full(project.graph, project.training, class_name, stats)
         for note in script.notes:
             _say(f"note: {note}")
         atomic_write(output, script.source.encode("utf-8"))

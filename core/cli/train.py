@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 from netbuilder.core.errors import UserError
 from netbuilder.core.model.summary import fmt_duration
+from netbuilder.core.train.config import DATASETS, DEVICES, FIT_INPUTS, LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
 from netbuilder.core.train.events import (
     EpochEvent,
     FailedEvent,
@@ -39,14 +40,11 @@ _OPTION_FIELDS = ("dataset", "data_dir", "epochs", "batch_size", "optimizer", "l
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Add the ``train`` options to ``p``."""
-    from netbuilder.core.train.data import DATASETS, FIT_INPUTS
-    from netbuilder.core.train.trainer import DEVICES, LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
-
     d = TrainConfig()
 
     p.add_argument("file", nargs="?", help="project file (.json); optional with --resume")
     p.add_argument("--dataset", choices=DATASETS, default=None,
-                   help="sample (bundled MNIST subset), mnist, fashion-mnist or cifar10 (default mnist)")
+                   help=f"sample (bundled MNIST subset), mnist, fashion-mnist or cifar10 (default {d.dataset})")
     p.add_argument("--data-dir", default=None, metavar="DIR",
                    help="folder holding the dataset's original files (default $NETBUILDER_DATA, then "
                         "~/.cache/netbuilder/<dataset>)")
@@ -67,16 +65,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="torch CPU threads (default: torch's choice; use 1 on a busy machine)")
     p.add_argument("--limit-steps", type=int, default=None, metavar="N", help="at most N steps per epoch")
     p.add_argument("--fit-input", choices=FIT_INPUTS, default=None,
-                   help="fit images to the model's Input size by zero padding or resizing (default none)")
+                   help=f"fit images to the model's Input size by zero padding or resizing (default {d.fit_input})")
     p.add_argument("--save", metavar="CKPT", help="write a checkpoint after every epoch and at the end")
     p.add_argument("--resume", metavar="CKPT", help="continue the run saved in CKPT")
     p.add_argument("--json", action="store_true", help="print one final JSON object on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _config_from(args: argparse.Namespace, base: dict[str, Any]) -> Any:
-    from netbuilder.core.train.trainer import TrainConfig
-
+def _config_from(args: argparse.Namespace, base: dict[str, Any]) -> TrainConfig:
     d = dict(base)
     for name in _OPTION_FIELDS:
         value = getattr(args, name, None)

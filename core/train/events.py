@@ -1,6 +1,6 @@
 """The events a training run yields, as plain dataclasses (no Qt).
 
-:class:`core.trainer.Trainer` is an iterator of these. The CLI prints them; the GUI's worker sends
+:class:`netbuilder.core.train.trainer.Trainer` is an iterator of these. The CLI prints them; the GUI's worker sends
 them across threads as they are. They hold only numbers, strings and lists so they cross threads and
 serialise to JSON without surprises.
 """
