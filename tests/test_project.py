@@ -56,7 +56,7 @@ def test_auto_and_omitted_params() -> None:
          "has no input port 3"),
         (doc([INPUT, {"id": "r", "type": "ReLU", "position": "here"}]), "r", "position", "'position' must be"),
         (doc([{"id": "input", "type": "Input", "params": {"shape": [0, 28]}}]), "input", "shape",
-         "shape must be [C, H, W] or [features]"),
+         "shape must be [C, H, W] (images), [C, L] or [T, F]"),
     ],
 )
 def test_typed_errors_name_node_and_field(text: str, node: str | None, field: str | None, words: str) -> None:

@@ -122,11 +122,12 @@ class ParamSpec:
         if kind == "shape":
             if (
                 not isinstance(value, (list, tuple))
-                or len(value) not in (1, 3)
+                or len(value) not in (1, 2, 3)
                 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
             ):
                 raise ParamError(
-                    f"{self.name} must be [C, H, W] or [features] with positive integers (batch excluded), "
+                    f"{self.name} must be [C, H, W] (images), [C, L] or [T, F] (signals, sequences) or [features] "
+                    "with positive integers (batch excluded), "
                     f"not {value!r}"
                 )
             if any(v > 1_000_000 for v in value):
@@ -374,3 +375,4 @@ def by_category() -> dict[str, list[LayerSpec]]:
 
 # The built-in types register themselves on import; they need the classes above, hence the end.
 from netbuilder.core.model import builtin_layers as _builtin_layers  # noqa: E402,F401
+from netbuilder.core.model import builtin_tensor_ops as _builtin_tensor_ops  # noqa: E402,F401

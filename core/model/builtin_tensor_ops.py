@@ -1,0 +1,1 @@
+"""Tensor operations as layer types (arithmetic, reductions, reshaping, indexing, learned parameters)."""
