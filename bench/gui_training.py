@@ -56,7 +56,7 @@ def gui_run(app, graph, cfg_dict: dict, ds, probe_ms: int = 5) -> dict:
     doc = Document(graph.copy())
     doc.training = dict(cfg_dict)
     panel = TrainingPanel(doc)
-    panel._datasets[panel._dataset_key()] = ds  # the same in-memory data as the headless side
+    panel.loader.datasets[panel.dataset_key()] = ds  # the same in-memory data as the headless side
     panel.resize(1400, 800)
     panel.show()
     for _ in range(20):

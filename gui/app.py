@@ -11,6 +11,12 @@ import gc
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from netbuilder.gui.editor.main_window import MainWindow
+    from netbuilder.gui.panels import Panels
+    from PySide6.QtWidgets import QApplication
 
 DEFAULT_PRESET = "lenet5-mnist"
 
@@ -32,7 +38,8 @@ def run(file: str | None, screenshot: str | None = None) -> int:
     # collections (150–190 ms with torch loaded) do not stall the GUI.
     gc.freeze()
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName("NetBuilder")
     app.setOrganizationName("NetBuilder")
     app.setApplicationDisplayName("NetBuilder")
@@ -63,7 +70,7 @@ def run(file: str | None, screenshot: str | None = None) -> int:
                     QMessageBox.StandardButton.Yes,
                 )
                 if answer == QMessageBox.StandardButton.Yes:
-                    window.restore_recovery(rec)
+                    window.files.restore_recovery(rec)
                 else:
                     rec.file.unlink(missing_ok=True)
 
@@ -77,7 +84,7 @@ def run(file: str | None, screenshot: str | None = None) -> int:
     return int(code)
 
 
-def _screenshot(app, window, out: str, panels) -> int:
+def _screenshot(app: QApplication, window: MainWindow, out: str, panels: Panels) -> int:
     for _ in range(5):
         app.processEvents()
     window.view.fit()

@@ -1,49 +1,59 @@
 """Puts every view into the main window and wires them together.
 
-The editor (``gui.main_window``) knows nothing about training or inspection; this module installs
-the training panel, the inspection views (autograd graph, gradients, weights and activations) and
-the teaching views (Explain, training step, convolution walk-through), connects them to the
-training panel's events, and adds the File menu's import and export commands
-(:mod:`gui.file_actions`).
+The editor (:mod:`netbuilder.gui.editor.main_window`) knows nothing about training or inspection;
+this module installs the training panel, the inspection views (autograd graph, gradients, weights
+and activations) and the teaching views (Explain, training step, convolution walk-through), and
+subscribes them to the training session (:class:`netbuilder.gui.window.TrainingSource`). The File
+menu's exports read the session's model; its imports hand their weights to the training panel.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from PySide6.QtWidgets import QMenu
+from netbuilder.gui.editor.main_window import MainWindow
+from netbuilder.gui.inspect import autograd_view, gradient_view, weights_view
+from netbuilder.gui.inspect.autograd_view import AutogradView
+from netbuilder.gui.inspect.gradient_view import GradientView
+from netbuilder.gui.inspect.weights_view import WeightsView
+from netbuilder.gui.learn import conv_walk_view, explain_panel, stepthrough_view
+from netbuilder.gui.learn.explain_panel import ExplainPanel
+from netbuilder.gui.learn.stepthrough_view import StepThroughView
+from netbuilder.gui.training.panel import TrainingPanel
+from netbuilder.gui.training.session import TrainingSession
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QDockWidget, QMenu
 
 
 @dataclass
 class Panels:
     """The installed views, for tests and for wiring."""
 
-    training: Any
-    autograd: Any
-    gradients: Any
-    weights: Any
-    explain: Any
-    stepthrough: Any
+    training: TrainingPanel
+    autograd: AutogradView
+    gradients: GradientView
+    weights: WeightsView
+    explain: ExplainPanel
+    stepthrough: StepThroughView
+
+    @property
+    def session(self) -> TrainingSession:
+        """The training session every view follows."""
+        return self.training.session
 
 
-def install_all(window: Any) -> Panels:
-    """Install every panel into ``window`` (a :class:`gui.main_window.MainWindow`) and wire them."""
-    from netbuilder.gui.editor import file_actions
-    from netbuilder.gui.inspect import autograd_view, gradient_view, weights_view
-    from netbuilder.gui.learn import conv_walk_view, explain_panel, stepthrough_view
-    from netbuilder.gui.training.panel import TrainingPanel
-
+def install_all(window: MainWindow) -> Panels:
+    """Install every panel into ``window`` and wire them."""
     training = TrainingPanel(window.document)
     training.install(window)
-    window.training_panel = training
+    session = training.session
     explain = explain_panel.install(window)
-    # The autograd view first: the training-step view links to it when it exists.
-    autograd = autograd_view.install(window, training)
-    gradients = gradient_view.install(window, training)
-    weights = weights_view.install(window, training)
-    stepthrough = stepthrough_view.install(window, training)
-    conv_walk_view.install(window, training)
+    # The autograd view first: the training-step view links to it.
+    autograd = autograd_view.install(window, session)
+    gradients = gradient_view.install(window, session)
+    weights = weights_view.install(window, session)
+    stepthrough = stepthrough_view.install(window, session, autograd)
+    conv_walk_view.install(window, session)
 
     def conv_walk_entry(menu: QMenu, ids: list[str]) -> None:
         if len(ids) == 1 and conv_walk_view.is_convolution_node(window.document, ids[0]):
@@ -51,28 +61,14 @@ def install_all(window: Any) -> Panels:
             act.triggered.connect(lambda _=False, n=ids[0]: conv_walk_view.open_conv_walk(window, n))
 
     window.node_menu_providers.append(conv_walk_entry)
-    def on_trainer_changed(t: Any) -> None:
-        if t is None:  # a new project or a new run: nothing may show the previous model any more
-            autograd.set_model(None)
-            weights.set_model(None)
-            stepthrough.set_model(None)
-            gradients.set_model(None)
-            gradients.reset()
-            window.teaching_model = window.teaching_image = None
-        elif not training.active:  # a checkpoint loaded in the training panel
-            weights.set_model(t.model, t.dataset, t.graph, "the loaded checkpoint", t.config.fit_input)
-
-    training.trainer_changed.connect(on_trainer_changed)
-    file_actions.install(window, training)
+    window.files.follow(session)
+    window.files.weights_loaded.connect(training.set_initial_weights)
     _arrange_docks(window)
     return Panels(training, autograd, gradients, weights, explain, stepthrough)
 
 
-def _arrange_docks(window: Any) -> None:
+def _arrange_docks(window: MainWindow) -> None:
     """Show the editor's docks in front: the training and inspection docks are tabs behind them."""
-    from PySide6.QtCore import Qt, QTimer
-    from PySide6.QtWidgets import QDockWidget
-
     docks = {d.objectName(): d for d in window.findChildren(QDockWidget)}
     # One tab group at the bottom (side by side, the training panel and the summary would need more
     # than a laptop screen's width); the summary in front, as editing comes first.

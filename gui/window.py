@@ -16,7 +16,6 @@ from PySide6.QtWidgets import QDockWidget, QMenu, QWidget
 
 if TYPE_CHECKING:
     import torch
-
     from netbuilder.core.model.graph import Graph
     from netbuilder.core.train.data import Dataset
     from netbuilder.gui.editor.canvas import GraphScene, GraphView
@@ -80,6 +79,12 @@ class TrainingSource(Protocol):
     model_available: SignalInstance
     #: The model is gone (new project, new run): views must forget it.
     model_cleared: SignalInstance
-    #: The live model of the run in progress, for views that read it while training (or None).
     @property
-    def live_model(self) -> torch.nn.Module | None: ...
+    def live_model(self) -> torch.nn.Module | None:
+        """The model of the run in progress, for views that read it while training (or None)."""
+        ...
+
+    @property
+    def live_dataset(self) -> Dataset | None:
+        """The dataset of the run in progress (the dead-ReLU check runs on it mid-run), or None."""
+        ...

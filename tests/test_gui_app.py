@@ -74,7 +74,7 @@ def test_conv_walk_offered_in_a_conv_nodes_context_menu_only(app_window) -> None
 
 def test_export_training_script_and_summary(app_window, tmp_path: Path) -> None:
     w, _ = app_window
-    fa = w.file_actions
+    fa = w.files
     script = tmp_path / "train_net.py"
     assert fa.export_training_script(str(script))
     tree = ast.parse(script.read_text())
@@ -92,7 +92,7 @@ def test_export_training_script_and_summary(app_window, tmp_path: Path) -> None:
 
 def test_export_autograd_graph_json_and_dot(app_window, tmp_path: Path) -> None:
     w, _ = app_window
-    fa = w.file_actions
+    fa = w.files
     assert fa.export_autograd(str(tmp_path / "a.json"))
     data = json.loads((tmp_path / "a.json").read_text())
     names = [n["name"] for n in data["nodes"]]
@@ -105,7 +105,7 @@ def test_export_autograd_graph_json_and_dot(app_window, tmp_path: Path) -> None:
         assert "<svg" in (tmp_path / "a.svg").read_text()
     messages: list[str] = []
     w.status = lambda text, error=False: messages.append(text)  # type: ignore[method-assign]
-    import netbuilder.gui.editor.file_actions as fam
+    import netbuilder.gui.editor.file_commands as fam
 
     fam.QMessageBox.warning = staticmethod(lambda *a, **k: None)  # type: ignore[method-assign]
     assert not fa.export_autograd(str(tmp_path / "a.txt"))
@@ -114,12 +114,12 @@ def test_export_autograd_graph_json_and_dot(app_window, tmp_path: Path) -> None:
 
 def test_weights_need_a_trained_model_then_load_into_the_exported_class(app_window, tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    import netbuilder.gui.editor.file_actions as fam
+    import netbuilder.gui.editor.file_commands as fam
     from netbuilder.core.interop.exporter import export_python
     from netbuilder.core.model.compiler import build_model
 
     w, panels = app_window
-    fa = w.file_actions
+    fa = w.files
     warnings: list[str] = []
     monkeypatch.setattr(fam.QMessageBox, "warning", lambda _w, _t, text: warnings.append(text))
     assert not fa.export_weights(str(tmp_path / "w.pt"))
@@ -127,11 +127,7 @@ def test_weights_need_a_trained_model_then_load_into_the_exported_class(app_wind
 
     model, _ = build_model(w.document.graph)
 
-    class FakeTrainer:
-        def __init__(self, m: torch.nn.Module) -> None:
-            self.model = m
-
-    monkeypatch.setattr(type(panels.training), "trainer", property(lambda self: FakeTrainer(model)))
+    monkeypatch.setattr(type(panels.session), "live_model", property(lambda self: model))
     assert fa.export_weights(str(tmp_path / "w.pt"))
     export_python(w.document.graph, tmp_path / "net.py")
     out = subprocess.run(
@@ -169,7 +165,7 @@ def test_import_a_model_file_as_an_unsaved_project_with_its_weights(app_window, 
                 x = F.max_pool2d(F.relu(self.conv(x)), 2)
                 return self.fc(x.flatten(1))
     """))
-    assert w.file_actions.import_model(str(src))
+    assert w.files.import_model(str(src))
     g = w.document.graph
     assert [n.type for n in g.nodes] == ["Input", "Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear"]
     assert w.document.result.ok and w.document.result.total_params == 4 * 9 + 4 + 676 * 10 + 10
@@ -178,7 +174,7 @@ def test_import_a_model_file_as_an_unsaved_project_with_its_weights(app_window, 
 
 
 def test_import_errors_keep_the_current_document(app_window, tmp_path: Path, monkeypatch) -> None:
-    import netbuilder.gui.editor.file_actions as fam
+    import netbuilder.gui.editor.file_commands as fam
 
     w, _ = app_window
     shown: list[str] = []
@@ -186,7 +182,7 @@ def test_import_errors_keep_the_current_document(app_window, tmp_path: Path, mon
     bad = tmp_path / "bad.py"
     bad.write_text("def broken(:\n")
     before = [n.id for n in w.document.graph.nodes]
-    assert not w.file_actions.import_model(str(bad))
+    assert not w.files.import_model(str(bad))
     assert "bad.py" in shown[-1]
     assert [n.id for n in w.document.graph.nodes] == before
 
@@ -203,7 +199,7 @@ def test_checkpoint_opened_for_editing_seeds_the_next_run(app_window, tmp_path: 
     trainer = Trainer(graph, cfg)
     trainer.run()
     trainer.save_checkpoint(str(tmp_path / "run.ckpt"))
-    assert w.file_actions.open_checkpoint_for_editing(str(tmp_path / "run.ckpt"))
+    assert w.files.open_checkpoint_for_editing(str(tmp_path / "run.ckpt"))
     assert w.document.graph.node("fc1").params["out_features"] == 120
     # Edit the network: fc2 gets a new width, so fc2 and fc3 start fresh and everything else is kept.
     w.document.graph.set_params("fc2", {"out_features": 50})
@@ -212,7 +208,7 @@ def test_checkpoint_opened_for_editing_seeds_the_next_run(app_window, tmp_path: 
     worker = TrainingWorker(w.document.graph, TrainConfig(dataset="sample", epochs=1, limit_steps=1, threads=1),
                             load_dataset("sample"), initial_state=state)
     events: list[object] = []
-    worker.event.connect(events.append)
+    worker.train_event.connect(events.append)
     worker.run()
     notes = [e.message for e in events if isinstance(e, WarningEvent)]
     assert notes and notes[0].startswith("Starting from earlier weights")
@@ -247,17 +243,16 @@ def test_views_forget_the_previous_model_on_a_new_project(app_window) -> None:
 
     w, panels = app_window
     trainer = Trainer(w.document.graph, TrainConfig(dataset="sample", threads=1))
-    panels.training._set_trainer(trainer)  # as after a run or a loaded checkpoint
-    panels.autograd.set_model(trainer.model, trainer.dataset)
-    w.teaching_model = trainer.model
-    assert panels.weights.model is trainer.model
+    panels.session.loaded(trainer)  # as after a loaded checkpoint (a finished run offers its model alike)
+    assert panels.weights.model is trainer.model and panels.stepthrough.input_box.findData("trained") >= 0
     assert panels.autograd.input_box.findData("batch") >= 0
     w.open_template(presets_dir() / "lenet-tutorial.json")
     for _ in range(3):
         QApplication.processEvents()
     assert panels.training.trainer is None
     assert panels.autograd.input_box.findData("batch") < 0
-    assert panels.weights.model is None and w.teaching_model is None
+    assert panels.weights.model is None and panels.session.live_model is None
+    assert panels.stepthrough.input_box.findData("trained") < 0
     assert panels.autograd.refresh()  # the 32×32 network works with a random input again
 
 
@@ -273,7 +268,7 @@ def test_screenshot_of_a_corrupt_file_fails_fast(tmp_path: Path) -> None:
 def test_opening_a_project_offers_its_checkpoint(app_window, tmp_path: Path) -> None:
     from netbuilder.core.model.project import save_project
     from netbuilder.core.train.trainer import TrainConfig, Trainer
-    from netbuilder.gui.training.panel import checkpoint_path_for
+    from netbuilder.gui.training.checkpoints import checkpoint_path_for
 
     w, panels = app_window
     project = tmp_path / "lenet.json"

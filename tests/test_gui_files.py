@@ -57,7 +57,7 @@ def test_save_open_round_trip_keeps_graph_and_training(win, tmp_path):
     # open it in another window
     from _helpers_editor import make_window as _  # noqa: F401
 
-    win.new()
+    win.files.new()
     assert len(doc.graph) == 0
     assert win.open_path(path)
     assert doc.training == {"epochs": 3, "optimizer": {"name": "SGD", "lr": 0.01}}
@@ -65,7 +65,7 @@ def test_save_open_round_trip_keeps_graph_and_training(win, tmp_path):
     assert doc.graph.node("fc1").params["out_features"] == 100
     assert not doc.modified and doc.undo_stack.count() == 0
     assert len(win.scene.nodes) == len(doc.graph)
-    assert str(path.resolve()) in win._recent()
+    assert str(path.resolve()) in win.files.recent()
 
 
 def test_corrupt_file_is_refused_and_current_document_kept(win, tmp_path, monkeypatch):
@@ -92,19 +92,19 @@ def test_unsaved_changes_prompt_on_new_and_close(win, monkeypatch):
     select(win, ["conv1"])
     win.act_delete.trigger()
     boxes = Boxes(monkeypatch, QMessageBox.StandardButton.Cancel)
-    assert not win.new()
+    assert not win.files.new()
     assert boxes.calls[-1][0] == "question" and "conv1" not in win.document.graph
     assert len(win.document.graph) == 12  # cancelled: nothing changed
     boxes.answer = QMessageBox.StandardButton.Discard
-    assert win.new()
+    assert win.files.new()
     assert len(win.document.graph) == 0
     # close guards (e.g. a running training) can veto
     asked = []
     win.close_guards.append(lambda: asked.append(1) or False)
-    assert not win.confirm_discard()
+    assert not win.files.confirm_discard()
     assert asked == [1]
     win.close_guards.clear()
-    assert win.confirm_discard()
+    assert win.files.confirm_discard()
 
 
 def test_autosave_and_restore_after_crash(make_window, tmp_path):
@@ -128,7 +128,7 @@ def test_autosave_and_restore_after_crash(make_window, tmp_path):
     assert [r.file for r in found] == [crashed]
     assert "autosaved" in found[0].describe()
     w2 = make_window()
-    w2.restore_recovery(found[0])
+    w2.files.restore_recovery(found[0])
     assert w2.document.graph.node("fc2").params["out_features"] == 64
     assert w2.document.modified and w2.isWindowModified()
     assert not crashed.exists()
@@ -161,8 +161,8 @@ def test_settings_live_in_the_temporary_config_dir(make_window, cfg_dir, tmp_pat
     assert "a.json" in ini.read_text()
     w.shutdown()
     w2 = make_window()
-    assert str(p.resolve()) in w2._recent()
-    names = [a.text() for a in w2.recent_menu.actions()]
+    assert str(p.resolve()) in w2.files.recent()
+    names = [a.text() for a in w2.files.recent_menu.actions()]
     assert "a.json" in names
 
 
@@ -172,7 +172,7 @@ def test_export_python_writes_the_generated_module(win, tmp_path, monkeypatch):
     win.open_template(LENET)
     out = tmp_path / "lenet.py"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(out), "")))
-    assert win.export_python_dialog()
+    assert win.files.export_python_dialog()
     assert out.read_text() == win.document.code.source.replace("LeNet-5 (MNIST)", "LeNet-5 (MNIST)")
     ns: dict = {}
     exec(compile(out.read_text(), str(out), "exec"), ns)
@@ -180,7 +180,7 @@ def test_export_python_writes_the_generated_module(win, tmp_path, monkeypatch):
 
 
 def test_templates_open_readable_and_unmodified(win):
-    from netbuilder.gui.editor.main_window import preset_templates
+    from netbuilder.gui.editor.file_commands import preset_templates
 
     names = [n for n, _ in preset_templates()]
     assert names[0] == "LeNet-5 (MNIST)" and len(names) >= 3

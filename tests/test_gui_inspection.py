@@ -16,7 +16,8 @@ from netbuilder.core.model.project import load_preset
 from netbuilder.core.train.events import GradStatsEvent, HistogramEvent
 from netbuilder.gui.editor.document import Document
 from netbuilder.gui.inspect.autograd_view import AutogradView
-from netbuilder.gui.inspect.gradient_view import ROLE_VALUE, fmt
+from netbuilder.gui.inspect.gradient_scale import fmt
+from netbuilder.gui.inspect.gradient_view import ROLE_VALUE
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor
 
@@ -271,7 +272,8 @@ class FakeScene:
 
 
 def test_tint_toggle_colours_the_canvas(qtbot: Any, docs: Any) -> None:
-    from netbuilder.gui.inspect.gradient_view import GradientView, norm_colour
+    from netbuilder.gui.inspect.gradient_scale import norm_colour
+    from netbuilder.gui.inspect.gradient_view import GradientView
 
     doc = docs(load_preset("lenet5-mnist").graph)
     view = GradientView(doc)
@@ -401,16 +403,22 @@ def test_weights_from_checkpoint_and_errors(qtbot: Any, docs: Any, trained: Any,
 def test_install_adds_docks_and_wires_training_panel(qtbot: Any, docs: Any, trained: Any) -> None:
     from netbuilder.core.train.events import FinishedEvent
     from netbuilder.gui.inspect import autograd_view, gradient_view, weights_view
+    from netbuilder.gui.window import ModelContext
     from PySide6.QtCore import QObject, Signal
 
-    class Panel(QObject):
+    class Source(QObject):  # a TrainingSource, as the training session is one
         event_received = Signal(object)
+        model_available = Signal(object)
+        model_cleared = Signal()
+        live_model = None
+        live_dataset = None
 
     class Window:
         def __init__(self, doc: Document) -> None:
             self.document = doc
             self.panels: list[tuple[str, str]] = []
             self.scene = FakeScene()
+            self.view = None
 
         def add_panel(self, widget: Any, title: str, area: Any, object_name: str) -> None:
             self.panels.append((title, object_name))
@@ -419,16 +427,22 @@ def test_install_adds_docks_and_wires_training_panel(qtbot: Any, docs: Any, trai
     trainer, _ = trained
     doc = docs(load_preset("lenet5-mnist").graph)
     win = Window(doc)
-    panel = Panel()
-    panel.trainer = trainer  # type: ignore[attr-defined]
-    av = autograd_view.install(win, panel)
-    gv = gradient_view.install(win, panel)
-    wv = weights_view.install(win, panel)
+    source = Source()
+    source.live_model = trainer.model  # type: ignore[assignment]
+    source.live_dataset = trainer.dataset  # type: ignore[assignment]
+    av = autograd_view.install(win, source)  # type: ignore[arg-type]
+    gv = gradient_view.install(win, source)  # type: ignore[arg-type]
+    wv = weights_view.install(win, source)  # type: ignore[arg-type]
     assert [o for _, o in win.panels] == ["AutogradDock", "GradientsDock", "WeightsDock"]
-    panel.event_received.emit(GradStatsEvent(7, ["conv1.weight"], ["conv1"], [0.25], [1.0], [1e-3]))
+    source.event_received.emit(GradStatsEvent(7, ["conv1.weight"], ["conv1"], [0.25], [1.0], [1e-3]))
     assert gv.last is not None and gv.last.global_step == 7
     gv.tint_box.setChecked(True)
     assert "conv1" in win.scene.tints
-    panel.event_received.emit(FinishedEvent({}, 0.5, 1.0, 1.0, 1.0))
+    # what the session emits when a run finishes: the event, then the model
+    source.event_received.emit(FinishedEvent({}, 0.5, 1.0, 1.0, 1.0))
+    source.model_available.emit(ModelContext(trainer.model, trainer.dataset, trainer.graph.copy(),
+                                             trainer.input_shape, "none", None, "the finished run"))
     assert wv.model is trainer.model and wv.kernel_sections
     assert av.input_box.currentData() == "batch" and av.graph is not None
+    source.model_cleared.emit()  # a new project: every view forgets the model
+    assert wv.model is None and av.input_box.findData("batch") < 0 and gv.last is None

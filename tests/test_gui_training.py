@@ -21,7 +21,8 @@ from netbuilder.core.train.events import (
     StoppedEvent,
 )
 from netbuilder.gui.editor.document import Document
-from netbuilder.gui.training.panel import TrainingPanel, graph_diff
+from netbuilder.gui.training.checkpoints import graph_diff
+from netbuilder.gui.training.panel import TrainingPanel
 from netbuilder.gui.training.worker import choose_threads
 from PySide6.QtWidgets import QMainWindow
 
@@ -141,8 +142,10 @@ def test_close_guard_asks_saves_a_checkpoint_and_leaves_no_thread(qtbot, panels,
 
     tools = QMenu("Tools", window)
     window.menu = lambda name: tools
+    window.widget = lambda: window
+    window.status = lambda text, error=False: None
     panel.install(window)
-    assert "start" in panel.actions and window.close_guards == [panel.confirm_close]
+    assert "start" in panel.train_actions and window.close_guards == [panel.confirm_close]
     project = tmp_path / "lenet.netbuilder"
     panel.document.set_path(project)
     panel.start()
@@ -162,7 +165,7 @@ def test_close_guard_asks_saves_a_checkpoint_and_leaves_no_thread(qtbot, panels,
     assert window.close_guards[0]() is True
     assert "lenet.ckpt" in asked[-1][1][0]
     assert not panel.is_running() and not panel.active and not panel.document.locked
-    assert panel._run is None
+    assert not panel.active
     ck = load_checkpoint(str(tmp_path / "lenet.ckpt"))
     assert ck.global_step == panel.trainer.global_step >= 10
     assert ck.history["step_loss"] == panel.trainer.history["step_loss"]  # nothing lost
@@ -185,7 +188,7 @@ def test_nan_run_shows_a_message_and_reenables_editing(qtbot, panels):
         assert panel.document.selected_ids() == [final.node]  # the layer at fault is shown
     assert not panel.document.locked
     assert panel.start_button.isEnabled() and panel.start_button.text() == "▶ Start"
-    assert all(w.isEnabled() for n, w in panel._setting_widgets.items() if n != "data_dir")
+    assert all(w.isEnabled() for n, w in panel.form.widgets.items() if n != "data_dir")
 
 
 def test_construction_errors_arrive_as_messages(qtbot, panels):
@@ -205,22 +208,22 @@ def test_settings_are_stored_in_the_project_and_undoable(qtbot, panels):
     panel = panels()
     doc = panel.document
     assert panel.config().lr == 0.05 and panel.config().dataset == "sample"
-    panel.lr_spin.setValue(0.02)
-    panel.epochs_spin.setValue(7)
-    panel.optimizer_box.setCurrentText("adam")
+    panel.form.lr_spin.setValue(0.02)
+    panel.form.epochs_spin.setValue(7)
+    panel.form.optimizer_box.setCurrentText("adam")
     assert doc.training["lr"] == 0.02 and doc.training["epochs"] == 7 and doc.training["optimizer"] == "adam"
     assert doc.modified
     assert doc.training["threads"] == 1  # settings the panel does not show are kept
     doc.undo_stack.undo()
     assert doc.training["optimizer"] == "sgd" if "optimizer" in doc.training else True
-    assert panel.optimizer_box.currentText() == "sgd"
+    assert panel.form.optimizer_box.currentText() == "sgd"
     doc.undo_stack.undo()
-    assert panel.epochs_spin.value() == 3 and doc.training["epochs"] == 3
+    assert panel.form.epochs_spin.value() == 3 and doc.training["epochs"] == 3
     # a project opened later shows its own settings
     doc.training = {"dataset": "sample", "lr": 0.3, "batch_size": 32}
     doc.graph.load_from(doc.graph.copy())
-    qtbot.waitUntil(lambda: panel.lr_spin.value() == 0.3)
-    assert panel.batch_spin.value() == 32
+    qtbot.waitUntil(lambda: panel.form.lr_spin.value() == 0.3)
+    assert panel.form.batch_spin.value() == 32
 
 
 def test_compatibility_check_offers_fixes(qtbot, panels):
@@ -229,15 +232,15 @@ def test_compatibility_check_offers_fixes(qtbot, panels):
     doc.graph.set_params("input", {"shape": (1, 32, 32)})
     doc.flush()
     assert panel.compat_problem() is not None
-    assert panel.compat_label.text().startswith("✗")
-    labels = [b.text() for b in panel.fix_buttons]
+    assert panel.compat.label.text().startswith("✗")
+    labels = [b.text() for b in panel.compat.fix_buttons]
     assert "Pad images" in labels and "Resize images" in labels and "Set Input to 1×28×28" in labels
-    next(b for b in panel.fix_buttons if b.text() == "Pad images").click()
+    next(b for b in panel.compat.fix_buttons if b.text() == "Pad images").click()
     assert doc.training["fit_input"] == "pad" and panel.compat_problem() is None
-    assert panel.compat_label.text().startswith("✓")
+    assert panel.compat.label.text().startswith("✓")
     doc.undo_stack.undo()
     assert panel.compat_problem() is not None
-    next(b for b in panel.fix_buttons if b.text().startswith("Set Input")).click()
+    next(b for b in panel.compat.fix_buttons if b.text().startswith("Set Input")).click()
     assert tuple(doc.graph.node("input").params["shape"]) == (1, 28, 28)
     assert panel.compat_problem() is None
     doc.undo_stack.undo()  # the shape change is an ordinary undoable edit
@@ -251,14 +254,14 @@ def test_offline_download_names_the_folder_and_the_files(qtbot, panels, tmp_path
     panel = panels()
     empty = tmp_path / "nodata"
     empty.mkdir()
-    panel.data_dir_edit.setText(str(empty))
-    panel.data_dir_edit.editingFinished.emit()
-    panel.dataset_box.setCurrentIndex(panel.dataset_box.findData("mnist"))
-    qtbot.waitUntil(lambda: "not found" in panel.data_status.text(), timeout=RUN_TIMEOUT_MS)
-    assert panel.download_button.isVisibleTo(panel)
+    panel.form.data_dir_edit.setText(str(empty))
+    panel.form.data_dir_edit.editingFinished.emit()
+    panel.form.dataset_box.setCurrentIndex(panel.form.dataset_box.findData("mnist"))
+    qtbot.waitUntil(lambda: "not found" in panel.data.status.text(), timeout=RUN_TIMEOUT_MS)
+    assert panel.data.download_button.isVisibleTo(panel)
     panel.download()
-    qtbot.waitUntil(lambda: "Could not download" in panel.data_status.text(), timeout=RUN_TIMEOUT_MS)
-    text = panel.data_status.text()
+    qtbot.waitUntil(lambda: "Could not download" in panel.data.status.text(), timeout=RUN_TIMEOUT_MS)
+    text = panel.data.status.text()
     assert str(empty) in text and "train-images-idx3-ubyte.gz" in text and "t10k-labels-idx1-ubyte.gz" in text
     assert panel.start() is False and "not available" in panel.message.text()
     assert not panel.document.locked
@@ -289,7 +292,7 @@ def test_checkpoint_resume_continues_curves_and_explains_graph_differences(qtbot
     assert panel.results.matrix.matrix.sum() == 1000
     assert panel.try_it.sample_button.isEnabled()
     # raise the epochs: Start continues the loaded run, the curves go on from step 31
-    panel.epochs_spin.setValue(2)
+    panel.form.epochs_spin.setValue(2)
     assert panel.start_button.text().startswith("▶ Continue")
     with qtbot.waitSignal(panel.run_finished, timeout=RUN_TIMEOUT_MS) as done:
         panel.start()
@@ -346,9 +349,9 @@ def test_document_locked_mid_run_refuses_edits(qtbot, panels):
     doc = panel.document
     with pytest.raises(commands.LockedError):
         commands.execute(doc, commands.SetParams(doc, "fc1", {"out_features": 50}))
-    assert not panel.lr_spin.isEnabled()
+    assert not panel.form.lr_spin.isEnabled()
     assert panel.stop(wait_ms=1000)
-    assert not doc.locked and panel.lr_spin.isEnabled()
+    assert not doc.locked and panel.form.lr_spin.isEnabled()
 
 
 def test_results_view_filters_mistakes_by_cell(qtbot):
@@ -405,9 +408,9 @@ def test_opening_another_project_mid_run_asks_stops_and_resets(qtbot, panels, mo
         panel.start()
         wait_steps(qtbot, panel, 5)
         monkeypatch.setattr(panel, "ask", lambda t, text, b: "Cancel")
-        assert window.new() is False and panel.is_running()  # cancelled: the run goes on
+        assert window.files.new() is False and panel.is_running()  # cancelled: the run goes on
         monkeypatch.setattr(panel, "ask", lambda t, text, b: "Stop without saving")
-        assert window.new() is not False
+        assert window.files.new() is not False
         qtbot.waitUntil(lambda: panel.trainer is None)
         assert not panel.is_running() and not panel.document.locked
         assert panel.plots.point_counts()["loss"] == 0
@@ -422,7 +425,7 @@ def fake_download(monkeypatch, calls: list[str]):
     without download and download "forever" (reporting progress) with it, until cancelled."""
     import time as _time
 
-    import netbuilder.gui.training.panel as tp
+    import netbuilder.gui.training.datasets as tp
     from netbuilder.core.train.data import DataError
 
     real = tp.load_dataset
@@ -446,11 +449,11 @@ def fake_download(monkeypatch, calls: list[str]):
 
 
 def start_fake_download(qtbot, panel) -> None:
-    panel.dataset_box.setCurrentIndex(panel.dataset_box.findData("mnist"))
-    qtbot.waitUntil(lambda: "not found" in panel.data_status.text(), timeout=RUN_TIMEOUT_MS)
+    panel.form.dataset_box.setCurrentIndex(panel.form.dataset_box.findData("mnist"))
+    qtbot.waitUntil(lambda: "not found" in panel.data.status.text(), timeout=RUN_TIMEOUT_MS)
     panel.download()
-    qtbot.waitUntil(lambda: panel.download_bar.maximum() == 1000, timeout=RUN_TIMEOUT_MS)  # progress arrives
-    assert panel.is_downloading() and panel.cancel_download_button.isVisibleTo(panel)
+    qtbot.waitUntil(lambda: panel.data.download_bar.maximum() == 1000, timeout=RUN_TIMEOUT_MS)  # progress arrives
+    assert panel.is_downloading() and panel.data.cancel_button.isVisibleTo(panel)
 
 
 def test_download_blocks_checkpoint_loading_and_can_be_cancelled(qtbot, panels, monkeypatch, tmp_path):
@@ -470,8 +473,8 @@ def test_download_blocks_checkpoint_loading_and_can_be_cancelled(qtbot, panels, 
     assert "download" in panel.message.text()
     assert panel.is_downloading() and panel.trainer is None
     assert panel.cancel_download(wait_ms=10_000)
-    assert not panel.is_downloading() and panel._task is None
-    assert "cancelled" in panel.data_status.text() and "Download" not in panel.progress.text()
+    assert not panel.is_downloading() and not panel.tasks.busy
+    assert "cancelled" in panel.data.status.text() and "Download" not in panel.progress.text()
     assert calls == ["download"]
     assert panel.offer_load.isEnabled()  # the offer works again once the task has ended
     panel.offer_load.click()
@@ -493,7 +496,7 @@ def test_closing_the_window_mid_download_asks_and_cancels_it(qtbot, panels, monk
         panel.document.undo_stack.setClean()  # no "save changes?" dialog for the dataset choice
         asked: list[list[str]] = []
         monkeypatch.setattr(panel, "ask", lambda t, text, b: asked.append(b) or "Keep downloading")
-        assert window.new() is not False  # New/Open do not touch a download (it belongs to no project)
+        assert window.files.new() is not False  # New/Open do not touch a download (it belongs to no project)
         assert asked == [] and panel.is_downloading()
         window.close()
         assert asked and window.isVisible() and panel.is_downloading()  # kept: the close was cancelled
@@ -512,13 +515,14 @@ def test_closing_the_window_mid_download_asks_and_cancels_it(qtbot, panels, monk
 
 def test_cancelling_a_real_fetch_stops_without_trying_other_mirrors(tmp_path, monkeypatch):
     import netbuilder.core.train.data as data
+    import netbuilder.core.train.download as download
     from netbuilder.gui.training.worker import TaskCancelled, TaskWorker
 
     src = tmp_path / "mirror"
     src.mkdir()
     (src / "train-images-idx3-ubyte.gz").write_bytes(b"x" * (2 << 20))  # 32 chunks of 64 KiB
     mirror = src.as_uri() + "/"
-    monkeypatch.setattr(data, "_resources",
+    monkeypatch.setattr(download, "_resources",
                         lambda name: ([mirror, mirror], [("train-images-idx3-ubyte.gz", "0" * 32)]))
     reports: list[int] = []
     outcome: list[object] = []
@@ -550,7 +554,7 @@ def test_starting_weights_belong_to_their_project(qtbot, panels):
         panel.install(window)
         state = {"fc3.weight": torch.zeros(10, 84), "fc3.bias": torch.zeros(10)}
         # what File ▸ Import PyTorch model does: load the network, then hand over its weights
-        window.load_graph(load_preset("lenet5-mnist").graph, {}, None, modified=True)
+        window.files.load_graph(load_preset("lenet5-mnist").graph, {}, None, modified=True)
         panel.set_initial_weights(state, "Net in model.py")
         qtbot.wait(50)  # the document reset's deferred handling has run
         assert panel.initial_weights is not None
@@ -562,10 +566,10 @@ def test_starting_weights_belong_to_their_project(qtbot, panels):
         assert panel.initial_weights is not None
         # another project must not train from the imported weights
         panel.document.undo_stack.setClean()  # no "save changes?" dialog
-        assert window.new() is not False
+        assert window.files.new() is not False
         qtbot.waitUntil(lambda: panel.initial_weights is None)
         assert not panel.weights_frame.isVisibleTo(panel)
-        window.load_graph(load_preset("lenet5-mnist").graph, {}, None, modified=True)
+        window.files.load_graph(load_preset("lenet5-mnist").graph, {}, None, modified=True)
         panel.set_initial_weights(state, "run.ckpt")
         qtbot.wait(50)
         assert panel.weights_frame.isVisibleTo(panel)
@@ -592,10 +596,10 @@ def test_save_checkpoint_while_paused_and_not_while_training(qtbot, panels, tmp_
     assert ck.global_step == t.global_step and len(ck.history["step_loss"]) == ck.global_step
     # paused during a test-set evaluation, the pause only begins after it: Save waits for that
     spe = t.steps_per_epoch
-    panel._on_event(StepEvent(1, spe, spe, spe, spe * 50, 1.0, 0.05, 1000.0, 1.0))
+    panel.session._on_event(StepEvent(1, spe, spe, spe, spe * 50, 1.0, 0.05, 1000.0, 1.0))
     assert not panel.save_ckpt_button.isEnabled()
     assert panel.save_checkpoint(tmp_path / "eval.ckpt") is None and "evaluation" in panel.message.text()
-    panel._on_event(EpochEvent(1, 1.0, 0.5, 1.0, 0.5, 1.0, [[0] * 10 for _ in range(10)], [], []))
+    panel.session._on_event(EpochEvent(1, 1.0, 0.5, 1.0, 0.5, 1.0, [[0] * 10 for _ in range(10)], [], []))
     assert panel.save_ckpt_button.isEnabled()
     panel.resume()
     assert not panel.save_ckpt_button.isEnabled()

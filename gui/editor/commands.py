@@ -8,7 +8,7 @@ user. The first ``redo()`` that ``QUndoStack.push`` makes is then skipped.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from netbuilder.core.model.graph import Edge, Graph, GraphError, Node
@@ -283,3 +283,72 @@ def fragment_from_json(text: str) -> Graph:
         return from_dict(data).graph
     except (ValueError, ProjectError) as e:
         raise GraphError(f"the clipboard does not hold NetBuilder nodes ({e})") from None
+
+
+# ---------------------------------------------------------------------- training panel commands
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+#: The "old value" of a training setting the project did not have (undo removes it again).
+MISSING: Any = _Missing()
+
+
+class SetTrainingSettings(QUndoCommand):
+    """Change training settings in ``document.training`` (undoable; marks the project modified).
+    Consecutive changes of the same setting merge, so a spin box makes one undo step.
+
+    Not a :class:`Command`: it never touches the graph, so the training lock does not refuse it.
+    ``on_applied`` runs after every redo and undo (the panel shows the settings again)."""
+
+    MERGE_ID = 5101
+
+    def __init__(self, document: Document, changes: dict[str, tuple[Any, Any]],
+                 on_applied: Callable[[], None]) -> None:
+        names = ", ".join(k.replace("_", " ") for k in changes)
+        super().__init__(f"Training setting: {names}")
+        self.document = document
+        self.on_applied = on_applied
+        self.changes = dict(changes)  # name → (old, new); MISSING when the project lacked it
+
+    def _apply(self, which: int) -> None:
+        training = self.document.training
+        for k, pair in self.changes.items():
+            v = pair[which]
+            if v is MISSING:
+                training.pop(k, None)
+            else:
+                training[k] = v
+        self.on_applied()
+
+    def redo(self) -> None:
+        self._apply(1)
+
+    def undo(self) -> None:
+        self._apply(0)
+
+    def id(self) -> int:
+        return self.MERGE_ID
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not isinstance(other, SetTrainingSettings) or other.changes.keys() != self.changes.keys():
+            return False
+        self.changes = {k: (self.changes[k][0], other.changes[k][1]) for k in self.changes}
+        return True
+
+
+class ReplaceGraph(QUndoCommand):
+    """Replace the canvas network with another (a checkpoint's), as one undo step."""
+
+    def __init__(self, document: Document, new: Graph, text: str) -> None:
+        super().__init__(text)
+        self.document = document
+        self.old = document.graph.copy()
+        self.new = new.copy()
+
+    def redo(self) -> None:
+        self.document.graph.load_from(self.new.copy())
+
+    def undo(self) -> None:
+        self.document.graph.load_from(self.old.copy())

@@ -1,19 +1,22 @@
 """The autograd graph viewer: the backward DAG of one loss, linked to the canvas.
 
-:func:`core.autograd.autograd_graph` does the work (a forward pass on a random input with a random
+:func:`netbuilder.core.inspect.autograd.autograd_graph` does the work (a forward pass on a random input with a random
 target, as in the PyTorch tutorial, or on a real test batch when a trained model is given); this
 module only draws its result. Each backward node is a box in a layered top-to-bottom layout (the loss
 at the top, the parameters' ``AccumulateGrad`` at the bottom), coloured per canvas layer and captioned
 with the layer it belongs to. Clicking a box selects that layer on the canvas (which also highlights
 its code lines); selecting canvas nodes highlights their backward nodes. The side pane prints the
 chain the way the tutorial does (``loss.grad_fn``, ``.next_functions[0][0]`` …).
+
+(Over 500 lines: the graph items, their layered drawing and the viewer that links them to the canvas
+belong together; the graph itself comes from :mod:`netbuilder.core.inspect.autograd`.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
+import torch
 from netbuilder.core.inspect.autograd import AutogradGraph, BackwardNode, autograd_graph, main_path
 from netbuilder.core.model.layers import REGISTRY
 from netbuilder.gui import theme
@@ -29,6 +32,7 @@ from PySide6.QtGui import (
     QPainterPath,
     QPen,
     QPolygonF,
+    QShowEvent,
     QTextCursor,
     QWheelEvent,
 )
@@ -49,6 +53,10 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+if TYPE_CHECKING:
+    from netbuilder.core.train.data import Dataset
+    from netbuilder.gui.window import AppWindow, TrainingSource
 
 NODE_W = 230.0
 NODE_H = 46.0
@@ -272,8 +280,8 @@ class AutogradView(QWidget):
         self.document = document
         self.graph: AutogradGraph | None = None
         self.error: str | None = None
-        self._model: Any = None
-        self._dataset: Any = None
+        self._model: torch.nn.Module | None = None
+        self._dataset: Dataset | None = None
         self._syncing = False
         self._current: int | None = None
         self._chain_lines: list[int | None] = []  # text line → backward node id
@@ -353,7 +361,7 @@ class AutogradView(QWidget):
         self._stale = True
 
     # --- inputs ---------------------------------------------------------------------------------
-    def set_model(self, model: Any, dataset: Any = None) -> None:
+    def set_model(self, model: torch.nn.Module | None, dataset: Dataset | None = None) -> None:
         """Use a trained model (and its dataset's test images for a real batch). None forgets it."""
         self._model, self._dataset = model, dataset
         have_batch = model is not None and dataset is not None
@@ -368,7 +376,7 @@ class AutogradView(QWidget):
         self.input_box.blockSignals(False)
         self.refresh()
 
-    def _batch(self) -> tuple[Any, Any, Any]:
+    def _batch(self) -> tuple[torch.nn.Module | None, torch.Tensor | None, torch.Tensor | None]:
         """(model, batch, target) for the chosen input: Nones for the tutorial's random input."""
         if self.input_box.currentData() != "batch" or self._model is None or self._dataset is None:
             return None, None, None
@@ -441,7 +449,7 @@ class AutogradView(QWidget):
         if self.auto_box.isChecked():
             self.refresh()
 
-    def showEvent(self, event: Any) -> None:
+    def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         if self._stale:
             self._timer.start()
@@ -544,26 +552,12 @@ class AutogradView(QWidget):
             self.view.ensureVisible(r, 40, 40)
 
 
-def install(window: Any, training_panel: Any = None) -> AutogradView:
-    """Dock an :class:`AutogradView` in ``window`` (``window.add_panel``); with a training panel, the
-    trained model becomes available as an input once a run has produced one."""
+def install(window: AppWindow, training: TrainingSource | None = None) -> AutogradView:
+    """Dock an :class:`AutogradView` in ``window``; with a training source, the trained (or loaded)
+    model becomes available as an input, and is forgotten with a new project or run."""
     view = AutogradView(window.document)
-    window.autograd_view = view
     window.add_panel(view, "Autograd graph", Qt.DockWidgetArea.BottomDockWidgetArea, "AutogradDock")
-    if training_panel is not None:
-        _follow_trainer(training_panel, view.set_model)
+    if training is not None:
+        training.model_available.connect(lambda ctx: view.set_model(ctx.model, ctx.dataset))
+        training.model_cleared.connect(lambda: view.set_model(None))
     return view
-
-
-def _follow_trainer(panel: Any, set_model: Callable[[Any, Any], None]) -> None:
-    """Call ``set_model(trainer.model, trainer.dataset)`` when a run of ``panel`` finishes or stops."""
-    from netbuilder.core.train.events import FinishedEvent, StoppedEvent
-
-    def on_event(event: object) -> None:
-        if isinstance(event, FinishedEvent | StoppedEvent):
-            trainer = getattr(panel, "trainer", None)
-            if trainer is not None:
-                set_model(trainer.model, trainer.dataset)
-
-    panel.event_received.connect(on_event)
-

@@ -1,26 +1,27 @@
 """The live gradient view: how well each layer is learning, during training.
 
-Fed by the trainer's :class:`~core.train_events.GradStatsEvent` (every ``stats_every`` steps) and
-:class:`~core.train_events.HistogramEvent` through :meth:`GradientView.on_event`:
+Fed by the trainer's :class:`~netbuilder.core.train.events.GradStatsEvent` (every ``stats_every`` steps) and
+:class:`~netbuilder.core.train.events.HistogramEvent` through :meth:`GradientView.on_event`:
 
 - a table with one row per parameter tensor (or per layer, weight and bias combined): the gradient
   L2 norm as a bar on a log scale and as a number, the weight norm, and the update-to-weight ratio
   ``‖Δw‖/‖w‖`` of the last step; filter by text, sort by network order, name, norm or ratio;
 - a gradient-flow chart over the steps, one line per layer (log scale);
 - the histogram of a tensor's gradient values;
-- health warnings from :class:`core.health.HealthMonitor` (vanishing, exploding) and
-  :func:`core.health.dead_relu_report`, each naming the layer; a click selects it on the canvas;
+- health warnings from :class:`netbuilder.core.inspect.health.HealthMonitor` (vanishing, exploding) and
+  :func:`netbuilder.core.inspect.health.dead_relu_report`, each naming the layer; a click selects it on the canvas;
 - "Tint canvas by gradient norm": colours the canvas nodes through ``scene.set_node_tint`` with
   an absolute log colour scale (blue = vanishing, green = healthy, red = exploding) and a legend.
+
+(Over 500 lines: one widget with four linked views of the same statistics; the colour scale, the
+legend and the table's rows are in :mod:`netbuilder.gui.inspect.gradient_scale`.)
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from itertools import pairwise
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pyqtgraph as pg
@@ -28,8 +29,19 @@ from netbuilder.core.inspect.health import EXPLODING, VANISHING, HealthMonitor, 
 from netbuilder.core.train.events import GradStatsEvent, HistogramEvent
 from netbuilder.gui import theme
 from netbuilder.gui.editor.document import Document
-from PySide6.QtCore import QEvent, QModelIndex, QObject, QPersistentModelIndex, QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QLinearGradient, QMoveEvent, QPainter, QPaintEvent, QShowEvent
+from netbuilder.gui.inspect.gradient_scale import (
+    LINE_COLOURS,
+    GradientLegend,
+    LogAxis,
+    Row,
+    fmt,
+    norm_colour,
+    rows_of,
+    sort_rows,
+)
+from netbuilder.gui.window import ModelContext, TrainingSource
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -51,91 +63,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-# The colour scale is absolute, so a colour means the same thing in every network and every run.
-LOG_LO, LOG_HI = -8.0, 3.0
-_STOPS = ((-8.0, "#3b4cc0"), (-7.0, "#4f6fd8"), (-5.0, "#8fb4f0"), (-3.0, "#7cc49a"), (0.0, "#3aa163"),
-          (1.5, "#e9c43f"), (2.5, "#ef8a3a"), (3.0, "#d62728"))
-NON_FINITE = "#9b1b8c"
+if TYPE_CHECKING:
+    import torch
+    from netbuilder.core.train.data import Dataset
+    from netbuilder.gui.window import AppWindow
+
 COLUMNS = ("Tensor", "Layer", "‖grad‖ (log bar)", "‖grad‖", "‖weight‖", "update / weight")
 SORTS = (("Network order", "order"), ("Name", "name"), ("Gradient norm ↓", "norm"), ("Gradient norm ↑", "norm_up"),
          ("Update ratio ↓", "ratio"))
 ROLE_VALUE = int(Qt.ItemDataRole.UserRole) + 1
-
-
-def norm_colour(value: float) -> QColor:
-    """The colour of a gradient norm on the absolute log scale (:data:`LOG_LO` … :data:`LOG_HI`)."""
-    if not math.isfinite(value):
-        return QColor(NON_FINITE)
-    x = math.log10(value) if value > 0 else LOG_LO
-    x = min(LOG_HI, max(LOG_LO, x))
-    for (x0, c0), (x1, c1) in pairwise(_STOPS):
-        if x <= x1:
-            t = (x - x0) / (x1 - x0) if x1 > x0 else 0.0
-            a, b = QColor(c0), QColor(c1)
-            return QColor.fromRgbF(a.redF() + (b.redF() - a.redF()) * t, a.greenF() + (b.greenF() - a.greenF()) * t,
-                                   a.blueF() + (b.blueF() - a.blueF()) * t)
-    return QColor(_STOPS[-1][1])
-
-
-def fmt(v: float) -> str:
-    """A norm or ratio as text: 4 significant digits, scientific when small or large."""
-    if not math.isfinite(v):
-        return str(v)
-    if v == 0:
-        return "0"
-    return f"{v:.4g}" if 1e-3 <= abs(v) < 1e4 else f"{v:.3e}"
-
-
-@dataclass
-class Row:
-    """One row of the table: a tensor, or a layer when weight and bias are collapsed."""
-
-    name: str
-    layer: str
-    order: int
-    grad: float
-    weight: float
-    ratio: float
-    tensors: tuple[str, ...]
-
-
-def rows_of(event: GradStatsEvent, collapse: bool) -> list[Row]:
-    """Table rows for ``event``; ``collapse`` combines each layer's tensors (norms add in squares, the
-    ratio is ‖Δw‖/‖w‖ over all of them)."""
-    rows = [Row(n, layer or n.rsplit(".", 1)[0], i, g, w, r, (n,)) for i, (n, layer, g, w, r) in
-            enumerate(zip(event.names, event.layers, event.grad_norms, event.weight_norms, event.update_ratios,
-                          strict=False))]
-    if not collapse:
-        return rows
-    groups: dict[str, list[Row]] = {}
-    for r in rows:
-        groups.setdefault(r.layer, []).append(r)
-    out = []
-    for i, (layer, rs) in enumerate(groups.items()):
-        g2 = sum(r.grad ** 2 for r in rs)
-        w2 = sum(r.weight ** 2 for r in rs)
-        d2 = sum((r.ratio * r.weight) ** 2 for r in rs)
-        grad = math.sqrt(g2) if all(math.isfinite(r.grad) for r in rs) else math.inf
-        weight = math.sqrt(w2)
-        out.append(Row(layer, layer, i, grad, weight, math.sqrt(d2) / weight if weight > 0 else 0.0,
-                       tuple(r.name for r in rs)))
-    return out
-
-
-def sort_rows(rows: list[Row], key: str) -> list[Row]:
-    """Sort by ``"order"``, ``"name"``, ``"norm"`` (largest first), ``"norm_up"`` or ``"ratio"``."""
-    def finite(v: float) -> float:
-        return v if math.isfinite(v) else math.inf
-
-    if key == "name":
-        return sorted(rows, key=lambda r: r.name)
-    if key == "norm":
-        return sorted(rows, key=lambda r: -finite(r.grad))
-    if key == "norm_up":
-        return sorted(rows, key=lambda r: finite(r.grad))
-    if key == "ratio":
-        return sorted(rows, key=lambda r: -finite(r.ratio))
-    return sorted(rows, key=lambda r: r.order)
 
 
 class _BarDelegate(QStyledItemDelegate):
@@ -165,119 +101,18 @@ class _BarDelegate(QStyledItemDelegate):
         painter.restore()
 
 
-class GradientLegend(QWidget):
-    """The tint colour scale: a gradient bar from 1e-8 to 1e3 with what the ends mean. Shown over the
-    canvas's bottom-right corner; it keeps itself there when the canvas is resized."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setFixedSize(self.sizeHint())
-        self.setToolTip(f"Canvas tint: each layer's gradient L2 norm (weight and bias together) at the last "
-                        f"statistics step. Vanishing below {VANISHING:g}, exploding above {EXPLODING:g}.")
-        self._watched: QObject | None = None
-
-    def sizeHint(self) -> QSize:
-        fm = QFontMetrics(self._font())
-        return QSize(max(320, fm.horizontalAdvance("1e-8") * 8), fm.height() * 3 + 26)
-
-    def _font(self) -> QFont:
-        f = QFont(self.font())
-        f.setPointSizeF(8)
-        return f
-
-    def event(self, e: QEvent) -> bool:
-        if e.type() == QEvent.Type.ParentChange:
-            if self._watched is not None:
-                self._watched.removeEventFilter(self)
-            self._watched = self.parentWidget()
-            if self._watched is not None:
-                self._watched.installEventFilter(self)
-                self._place()
-        return super().event(e)
-
-    def eventFilter(self, obj: QObject, e: QEvent) -> bool:
-        if obj is self._watched and e.type() == QEvent.Type.Resize:
-            self._place()
-        return False
-
-    def _place(self) -> None:
-        parent = self.parentWidget()
-        if parent is not None:
-            self.move(parent.width() - self.width() - 12, parent.height() - self.height() - 12)
-
-    def moveEvent(self, e: QMoveEvent) -> None:
-        # A graphics view's viewport scrolls its child widgets along with the scene when it pans
-        # (QWidget.scroll); put the legend back in the corner.
-        super().moveEvent(e)
-        parent = self.parentWidget()
-        if parent is not None and (self.x() + self.width() + 12 != parent.width()
-                                   or self.y() + self.height() + 12 != parent.height()):
-            self._place()
-
-    def showEvent(self, e: QShowEvent) -> None:
-        super().showEvent(e)
-        self._place()
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        t = theme.current()
-        p = QPainter(self)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        p.setBrush(QColor(t.base))
-        p.setPen(QColor(t.node_border))
-        p.drawRoundedRect(QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5), 5, 5)
-        f = self._font()
-        p.setFont(f)
-        lh = QFontMetrics(f).height()
-        pad = 10.0
-        p.setPen(QColor(t.text))
-        p.drawText(QRectF(pad, 4, self.width() - 2 * pad, lh), Qt.AlignmentFlag.AlignLeft,
-                   "Canvas tint: gradient norm per layer (log scale)")
-        bar = QRectF(pad + 12, 6 + lh, self.width() - 2 * pad - 24, 10)
-        grad = QLinearGradient(bar.left(), 0, bar.right(), 0)
-        for x, c in _STOPS:
-            grad.setColorAt((x - LOG_LO) / (LOG_HI - LOG_LO), QColor(c))
-        p.setPen(Qt.PenStyle.NoPen)
-        p.setBrush(grad)
-        p.drawRect(bar)
-        p.setPen(QColor(t.text))
-        for e in (-8, -6, -4, -2, 0, 2):
-            x = bar.left() + bar.width() * (e - LOG_LO) / (LOG_HI - LOG_LO)
-            p.drawLine(QPointF(x, bar.bottom()), QPointF(x, bar.bottom() + 3))
-            p.drawText(QRectF(x - 24, bar.bottom() + 3, 48, lh), Qt.AlignmentFlag.AlignHCenter, f"1e{e:+d}")
-        p.setPen(QColor(t.subtext))
-        low = QRectF(pad, bar.bottom() + 4 + lh, self.width() - 2 * pad, lh)
-        p.drawText(low, Qt.AlignmentFlag.AlignLeft, "◀ vanishing")
-        p.drawText(low, Qt.AlignmentFlag.AlignHCenter, "healthy")
-        p.drawText(low, Qt.AlignmentFlag.AlignRight, "exploding ▶")
-        p.end()
-
-
-class LogAxis(pg.AxisItem):
-    """A y axis for curves plotted as log10(value): ticks on whole decades, labelled 1e-3, 1e+0 …
-    (pyqtgraph's own log mode labels the minor ticks too, which overlap)."""
-
-    def tickValues(self, minVal: float, maxVal: float, size: float) -> list[tuple[float, list[float]]]:
-        lo, hi = math.floor(minVal), math.ceil(maxVal)
-        step = max(1, math.ceil((hi - lo) / 6))
-        major = [float(v) for v in range(lo, hi + 1, step) if minVal <= v <= maxVal]
-        if len(major) < 2:  # less than a decade shown: add the 2× and 5× values
-            major = sorted(set(major) | {math.log10(m) + d for d in range(lo - 1, hi + 1) for m in (2, 5)
-                                          if minVal <= math.log10(m) + d <= maxVal})
-        return [(1.0, major)]
-
-    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
-        return [f"1e{round(v):+d}" if abs(v - round(v)) < 1e-9 else f"{10 ** v:.2g}" for v in values]
-
-
-# A qualitative palette (matplotlib's tab10) reads better than evenly spaced hues for a few lines.
-LINE_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-                "#bcbd22", "#17becf")
-
-
 class TintTarget(Protocol):
-    """What the tint needs from the canvas scene (``gui.canvas.scene.GraphScene``)."""
+    """What the tint needs from the canvas scene (``netbuilder.gui.editor.canvas.GraphScene``)."""
 
     def set_node_tint(self, node_id: str, color: QColor | None) -> None: ...
+
+
+class LegendHost(Protocol):
+    """What the legend needs from the canvas view (``GraphView``): a corner widget slot."""
+
+    def set_legend(self, widget: QWidget | None) -> None: ...
+
+    def legend(self) -> QWidget | None: ...
 
 
 class GradientView(QWidget):
@@ -298,10 +133,10 @@ class GradientView(QWidget):
         self.warnings: list[HealthWarning] = []
         self.bar_range = (-8.0, 3.0)
         self._scene: TintTarget | None = None
-        self._canvas_view: Any = None
+        self._canvas_view: LegendHost | None = None
         self._tinted: set[str] = set()
-        self._model: Any = None
-        self._dataset: Any = None
+        self._model: torch.nn.Module | None = None
+        self._dataset: Dataset | None = None
         self._shown_rows: list[Row] = []
 
         # controls
@@ -343,7 +178,9 @@ class GradientView(QWidget):
         for c in range(len(COLUMNS)):
             hh.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
         hh.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        self.table.horizontalHeaderItem(5).setToolTip(
+        header = self.table.horizontalHeaderItem(5)
+        assert header is not None  # set by setHorizontalHeaderLabels above
+        header.setToolTip(
             "‖Δw‖ / ‖w‖ of the last optimisation step: around 1e-3 is usual; much larger means the weights "
             "jump around (learning rate too high), much smaller means they hardly move")
         self.table.itemSelectionChanged.connect(self._on_row_selected)
@@ -366,7 +203,7 @@ class GradientView(QWidget):
         fl.setContentsMargins(0, 0, 0, 0)
         fl.addWidget(self.flow_metric)
         fl.addWidget(self.flow_plot, 1)
-        self.flow_curves: dict[str, Any] = {}
+        self.flow_curves: dict[str, pg.PlotDataItem] = {}
 
         self.hist_plot = pg.PlotWidget(background=None)
         hi = self.hist_plot.getPlotItem()
@@ -423,12 +260,12 @@ class GradientView(QWidget):
         self._scene = scene
         self._apply_tints()
 
-    def set_canvas_view(self, view: Any) -> None:
+    def set_canvas_view(self, view: LegendHost | None) -> None:
         """The canvas view whose ``set_legend(widget)`` shows the tint legend while tinting."""
         self._canvas_view = view
         self._apply_tints()
 
-    def set_model(self, model: Any, dataset: Any = None) -> None:
+    def set_model(self, model: torch.nn.Module | None, dataset: Dataset | None = None) -> None:
         """A trained (or training) model: enables the dead-ReLU check and live gradient histograms."""
         self._model, self._dataset = model, dataset
         self.dead_button.setEnabled(model is not None and dataset is not None)
@@ -466,8 +303,8 @@ class GradientView(QWidget):
                 ratio = math.sqrt(sum((r.ratio * r.weight) ** 2 for r in rs)) / w if w > 0 else 0.0
                 self.layer_history.setdefault(layer, []).append(norm)
                 self.ratio_history.setdefault(layer, []).append(ratio)
-            for w in self.monitor.update(event):
-                self.add_warning(w)
+            for warning in self.monitor.update(event):
+                self.add_warning(warning)
             self._update_all()
         elif isinstance(event, HistogramEvent):
             self.histograms[event.name] = event
@@ -583,22 +420,23 @@ class GradientView(QWidget):
         t = theme.current()
         for i, r in enumerate(rows):
             cells = [r.name, r.layer, "", fmt(r.grad), fmt(r.weight), fmt(r.ratio)]
+            items: list[QTableWidgetItem] = []
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if c >= 3:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(i, c, item)
-            self.table.item(i, 0).setData(Qt.ItemDataRole.UserRole, r.name)
-            bar_item = self.table.item(i, 2)
-            bar_item.setData(ROLE_VALUE, r.grad)
-            bar_item.setToolTip(f"{r.name}: gradient L2 norm {r.grad!r}")
-            self.table.item(i, 3).setData(ROLE_VALUE, r.grad)
+                items.append(item)
+            items[0].setData(Qt.ItemDataRole.UserRole, r.name)
+            items[2].setData(ROLE_VALUE, r.grad)
+            items[2].setToolTip(f"{r.name}: gradient L2 norm {r.grad!r}")
+            items[3].setData(ROLE_VALUE, r.grad)
             if not math.isfinite(r.grad) or r.grad > EXPLODING:
-                self.table.item(i, 3).setForeground(QColor(t.error))
+                items[3].setForeground(QColor(t.error))
             elif r.grad < VANISHING:
-                self.table.item(i, 3).setForeground(QColor(t.warning))
+                items[3].setForeground(QColor(t.warning))
             if r.ratio > 1e-1:
-                self.table.item(i, 5).setForeground(QColor(t.error))
+                items[5].setForeground(QColor(t.error))
         self.table.setUpdatesEnabled(True)
         if selected is not None:
             for i, r in enumerate(rows):
@@ -687,7 +525,7 @@ class GradientView(QWidget):
         if self._model is None or name is None:
             return [], []
         params = dict(self._model.named_parameters())
-        grads = [params[n].grad for n in self._tensors_of(name) if n in params and params[n].grad is not None]
+        grads = [g for n in self._tensors_of(name) if n in params and (g := params[n].grad) is not None]
         if not grads:
             return [], []
         import torch
@@ -734,33 +572,39 @@ class GradientView(QWidget):
             for layer in self._tinted:
                 self._scene.set_node_tint(layer, None)
         self._tinted = set()
-        if self._canvas_view is not None and hasattr(self._canvas_view, "set_legend") \
-                and getattr(self._canvas_view, "legend", lambda: None)() is self.legend:
+        if self._canvas_view is not None and self._canvas_view.legend() is self.legend:
             self._canvas_view.set_legend(None)
 
 
-def install(window: Any, training_panel: Any = None) -> GradientView:
+def install(window: AppWindow, training: TrainingSource | None = None) -> GradientView:
     """Dock a :class:`GradientView` in ``window``, tint ``window.scene`` with its legend on
-    ``window.view``, and with a training panel: feed it every event and the trainer's model."""
+    ``window.view``, and with a training source: feed it every event and the model."""
     view = GradientView(window.document)
-    window.gradient_view = view
     window.add_panel(view, "Gradients", Qt.DockWidgetArea.BottomDockWidgetArea, "GradientsDock")
-    if getattr(window, "scene", None) is not None:
-        view.set_scene(window.scene)
-    if getattr(window, "view", None) is not None:
-        view.set_canvas_view(window.view)
-    if training_panel is not None:
-        connect_training_panel(view, training_panel)
+    view.set_scene(window.scene)
+    view.set_canvas_view(window.view)
+    if training is not None:
+        connect_training(view, training)
     return view
 
 
-def connect_training_panel(view: GradientView, panel: Any) -> None:
-    """Feed ``view`` every event of ``panel`` (``event_received``) and hand it the live model of
-    ``panel.trainer`` as soon as a run produces statistics (for live histograms and the ReLU check)."""
+def connect_training(view: GradientView, training: TrainingSource) -> None:
+    """Feed ``view`` every event of ``training`` and hand it the live model as soon as a run produces
+    statistics (for live histograms and the ReLU check); forget both on ``model_cleared``."""
     def on_event(event: object) -> None:
-        trainer = getattr(panel, "trainer", None)
-        if trainer is not None and getattr(trainer, "model", None) is not view._model:
-            view.set_model(trainer.model, getattr(trainer, "dataset", None))
+        model = training.live_model
+        if model is not None and model is not view._model:
+            view.set_model(model, training.live_dataset)
         view.on_event(event)
 
-    panel.event_received.connect(on_event)
+    def on_model(context: ModelContext) -> None:
+        if context.model is not view._model:
+            view.set_model(context.model, context.dataset)
+
+    def on_cleared() -> None:
+        view.set_model(None)
+        view.reset()
+
+    training.event_received.connect(on_event)
+    training.model_available.connect(on_model)
+    training.model_cleared.connect(on_cleared)

@@ -10,7 +10,7 @@ checkpoint (:meth:`WeightsView.load_checkpoint`), or the current network with fr
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from netbuilder.core.inspect.model_view import FeatureMap, KernelGrid, feature_maps, kernel_grids, model_from_checkpoint
@@ -19,7 +19,7 @@ from netbuilder.core.model.layers import REGISTRY
 from netbuilder.gui import theme
 from netbuilder.gui.editor.document import Document
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QLinearGradient, QPainter, QPaintEvent
+from PySide6.QtGui import QColor, QImage, QLinearGradient, QPainter, QPaintEvent, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -35,6 +35,11 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+if TYPE_CHECKING:
+    import torch
+    from netbuilder.core.train.data import Dataset
+    from netbuilder.gui.window import AppWindow, TrainingSource
 
 # Categories of the layer registry whose outputs are shown as feature maps by default.
 FEATURE_CATEGORIES = ("Convolution", "Pooling")
@@ -218,8 +223,8 @@ class WeightsView(QWidget):
     def __init__(self, document: Document, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.document = document
-        self.model: Any = None
-        self.dataset: Any = None
+        self.model: torch.nn.Module | None = None
+        self.dataset: Dataset | None = None
         self.graph: Graph | None = None
         self.source = ""
         self.fit_input = "none"
@@ -307,8 +312,8 @@ class WeightsView(QWidget):
         self._update_source()
 
     # --- sources --------------------------------------------------------------------------------
-    def set_model(self, model: Any, dataset: Any = None, graph: Graph | None = None, source: str | None = None,
-                  fit_input: str | None = None) -> None:
+    def set_model(self, model: torch.nn.Module | None, dataset: Dataset | None = None, graph: Graph | None = None,
+                  source: str | None = None, fit_input: str | None = None) -> None:
         """Show ``model`` (compiled from ``graph``, default the document's network) and feature maps of
         ``dataset``'s test images. None clears the view."""
         self.model = model
@@ -339,7 +344,7 @@ class WeightsView(QWidget):
             self._show_error(data_note, error=False)
         return True
 
-    def _dataset_for(self, config: dict[str, Any]) -> tuple[Any, str | None]:
+    def _dataset_for(self, config: dict[str, Any]) -> tuple[Dataset | None, str | None]:
         from netbuilder.core.train.data import load_dataset
 
         name = str(config.get("dataset", "mnist"))
@@ -394,7 +399,7 @@ class WeightsView(QWidget):
     def _clear(self, layout: QVBoxLayout) -> None:
         while layout.count():
             item = layout.takeAt(0)
-            w = item.widget()
+            w = item.widget() if item is not None else None
             if w is not None:
                 w.setParent(None)
                 w.deleteLater()
@@ -420,7 +425,7 @@ class WeightsView(QWidget):
             self.kernel_sections.append(sec)
 
     # --- feature maps ---------------------------------------------------------------------------
-    def _image(self) -> tuple[Any, int, Any]:
+    def _image(self) -> tuple[torch.Tensor, int, torch.Tensor]:
         """(prepared 1×C×H×W tensor, label, raw uint8 image) of the chosen test image."""
         from netbuilder.core.model.inference import infer
         from netbuilder.core.train.data import prepare_images
@@ -454,7 +459,7 @@ class WeightsView(QWidget):
         except Exception as e:
             self._show_error(f"Cannot compute the feature maps: {e}")
             return
-        classes = list(getattr(self.dataset, "classes", []) or [])
+        classes = list(self.dataset.classes or [])
         name = classes[label] if 0 <= label < len(classes) else str(label)
         out = maps[-1].raw.reshape(-1) if maps else np.zeros(0)
         text = f"label: {name}"
@@ -479,30 +484,20 @@ class WeightsView(QWidget):
             self.feature_sections.append(sec)
 
 
-def _pixmap(a: np.ndarray, cmap: str, scale: int) -> Any:
-    from PySide6.QtGui import QPixmap
-
+def _pixmap(a: np.ndarray, cmap: str, scale: int) -> QPixmap:
     img = to_qimage(colourise(a, cmap))
     return QPixmap.fromImage(img.scaled(img.width() * scale, img.height() * scale))
 
 
-def install(window: Any, training_panel: Any = None) -> WeightsView:
-    """Dock a :class:`WeightsView` in ``window``; with a training panel, show the trained model when a
-    run finishes or is stopped (not during the run: the view puts the model in evaluation mode)."""
+def install(window: AppWindow, training: TrainingSource | None = None) -> WeightsView:
+    """Dock a :class:`WeightsView` in ``window``; with a training source, show the model when a run
+    finishes or is stopped or a checkpoint is loaded (not during a run: the view puts the model in
+    evaluation mode), and forget it with a new project or run."""
     view = WeightsView(window.document)
     view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-    window.weights_view = view
     window.add_panel(view, "Weights and activations", Qt.DockWidgetArea.BottomDockWidgetArea, "WeightsDock")
-    if training_panel is not None:
-        from netbuilder.gui.inspect.autograd_view import _follow_trainer
-
-        def show(model: Any, dataset: Any) -> None:
-            trainer = getattr(training_panel, "trainer", None)
-            graph = getattr(trainer, "graph", None)
-            cfg = getattr(trainer, "config", None)
-            view.set_model(model, dataset, graph, "the model trained in this session",
-                           getattr(cfg, "fit_input", None))
-
-        _follow_trainer(training_panel, show)
+    if training is not None:
+        training.model_available.connect(lambda ctx: view.set_model(ctx.model, ctx.dataset, ctx.graph, ctx.origin,
+                                                                    ctx.fit_input))
+        training.model_cleared.connect(lambda: view.set_model(None))
     return view
-

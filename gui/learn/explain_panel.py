@@ -15,13 +15,14 @@ background.
 from __future__ import annotations
 
 import html
+from typing import TYPE_CHECKING
 
 from netbuilder.core.learn.explain import ExplainEntry, Explanation, explain
 from netbuilder.core.model.layers import REGISTRY
 from netbuilder.core.model.shapes import fmt_shape
 from netbuilder.gui import theme
 from netbuilder.gui.editor.document import Document
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QKeyEvent, QMouseEvent, QShowEvent
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -33,6 +34,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+if TYPE_CHECKING:
+    from netbuilder.gui.window import AppWindow
 
 
 def _esc(text: str) -> str:
@@ -178,6 +182,7 @@ class ExplainPanel(QWidget):
 
     def __init__(self, document: Document, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.dock: QDockWidget | None = None  # set by install()
         self.document = document
         self.explanation: Explanation | None = None
         self.cards: dict[str, EntryCard] = {}
@@ -351,15 +356,15 @@ class ExplainPanel(QWidget):
             self.scroll_area.ensureWidgetVisible(card, 0, 12)
 
 
-def install(window: QObject) -> ExplainPanel:
-    """Add the Explain panel to ``window`` (helper B's MainWindow) as a right-hand dock, with a Help-menu
-    entry that shows it. Returns the panel; the dock is ``panel.dock``."""
-    panel = ExplainPanel(window.document)  # type: ignore[attr-defined]
-    dock: QDockWidget = window.add_panel(panel, "Explain", Qt.DockWidgetArea.RightDockWidgetArea,  # type: ignore[attr-defined]
-                                         "ExplainDock")
-    panel.dock = dock  # type: ignore[attr-defined]
-    act = window.menu("Help").addAction("Learn: &explain the network")  # type: ignore[attr-defined]
+def install(window: AppWindow) -> ExplainPanel:
+    """Add the Explain panel to ``window`` as a right-hand dock, with a Help-menu entry that shows it.
+    Returns the panel; the dock is ``panel.dock``."""
+    panel = ExplainPanel(window.document)
+    dock = window.add_panel(panel, "Explain", Qt.DockWidgetArea.RightDockWidgetArea, "ExplainDock")
+    panel.dock = dock
+    act = window.menu("Help").addAction("Learn: &explain the network")
     act.setToolTip("What each layer does to the shape, with the arithmetic")
+
     def show_dock() -> None:
         dock.show()
         dock.raise_()

@@ -8,7 +8,7 @@
     loss.backward()
     for f in net.parameters(): f.data.sub_(f.grad.data * learning_rate)
 
-and says what happened with the real numbers (:class:`core.stepthrough.TrainingStep`). The code
+and says what happened with the real numbers (:class:`netbuilder.core.learn.stepthrough.TrainingStep`). The code
 listing marks the line just run; the canvas nodes involved are selected (optional) and announced by
 ``canvas_highlight``; the autograd nodes involved are announced by ``autograd_highlight`` as stable
 keys (see :func:`autograd_key`) that any autograd viewer can match, and by
@@ -16,12 +16,15 @@ keys (see :func:`autograd_key`) that any autograd viewer can match, and by
 (default the first layer's bias, the tutorial's ``conv1.bias``) is shown before and after each
 step, with its gradient: ``None`` until the first backward, then values, and at the update the
 table ``before − learning_rate × grad = after``.
+
+(Over 500 lines: one widget whose code, values, parameter and canvas/autograd links all follow the
+same step; the step itself is computed in :mod:`netbuilder.core.learn.stepthrough`.)
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from netbuilder.core.inspect.autograd import AutogradGraph, BackwardNode
@@ -30,11 +33,12 @@ from netbuilder.core.model.compiler import build_model
 from netbuilder.gui import theme
 from netbuilder.gui.editor.document import Document
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QColor, QFont, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
+    QDockWidget,
     QDoubleSpinBox,
     QFrame,
     QGridLayout,
@@ -50,6 +54,11 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+if TYPE_CHECKING:
+    from netbuilder.core.train.data import Dataset
+    from netbuilder.gui.inspect.autograd_view import AutogradView
+    from netbuilder.gui.window import AppWindow, TrainingSource
 
 ROWS = 8  # parameter values shown in the table
 
@@ -85,7 +94,8 @@ class StepThroughView(QWidget):
         self._model: torch.nn.Module | None = None  # a trained model (copied before every run)
         self._image: torch.Tensor | None = None
         self._label: torch.Tensor | None = None
-        self._dataset: Any = None
+        self._dataset: Dataset | None = None
+        self.dock: QDockWidget | None = None  # set by install()
 
         # settings
         self.loss_box = QComboBox()
@@ -239,7 +249,7 @@ class StepThroughView(QWidget):
         data = self.param_box.currentData()
         return str(data) if data is not None else None
 
-    def set_model(self, model: torch.nn.Module | None, dataset: Any = None) -> None:
+    def set_model(self, model: torch.nn.Module | None, dataset: Dataset | None = None) -> None:
         """Offer "Trained weights, test image" as input: a copy of ``model`` (compiled from the current
         network) on a test image of ``dataset`` (chosen with the image box) and its label. ``None``
         withdraws it."""
@@ -384,7 +394,7 @@ class StepThroughView(QWidget):
     def _on_theme(self, _t: object) -> None:
         self._show_code()
 
-    def showEvent(self, event: Any) -> None:
+    def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         if self._stale:
             self.restart()
@@ -523,11 +533,11 @@ def _code_of(state: str | None) -> str:
     return CODE.get(state or "", "")
 
 
-def connect_autograd_view(step_view: StepThroughView, autograd_view: Any) -> None:
-    """Highlight in helper F's autograd viewer the backward nodes of each step, matched by
+def connect_autograd_view(step_view: StepThroughView, autograd_view: AutogradView) -> None:
+    """Highlight in the autograd viewer the backward nodes of each step, matched by
     :func:`autograd_key` (the viewer draws its own graph, so ids would not match)."""
     def on_keys(keys: list[str]) -> None:
-        items = getattr(getattr(autograd_view, "view", None), "items_by_id", None)
+        items = autograd_view.view.items_by_id
         if not items:
             return
         wanted = set(keys)
@@ -537,30 +547,26 @@ def connect_autograd_view(step_view: StepThroughView, autograd_view: Any) -> Non
     step_view.autograd_highlight.connect(on_keys)
 
 
-def install(window: Any, training_panel: Any = None) -> StepThroughView:
+def install(window: AppWindow, training: TrainingSource | None = None,
+            autograd: AutogradView | None = None) -> StepThroughView:
     """Dock the walk-through in ``window`` (bottom area) with a Help-menu entry; link it to the
-    autograd viewer when the window has one (``window.autograd_view``); with a training panel, offer
-    the trained weights after each run."""
+    ``autograd`` viewer when given; with a training source, offer the trained (or loaded) weights and
+    withdraw them with a new project or run."""
     view = StepThroughView(window.document)
     dock = window.add_panel(view, "Training step", Qt.DockWidgetArea.BottomDockWidgetArea, "StepThroughDock")
-    view.dock = dock  # type: ignore[attr-defined]
+    view.dock = dock
     act = window.menu("Help").addAction("Learn: one &training step, line by line")
+
     def show_dock() -> None:
         dock.show()
         dock.raise_()
 
     act.triggered.connect(show_dock)
-    if getattr(window, "autograd_view", None) is not None:
-        connect_autograd_view(view, window.autograd_view)
-    if training_panel is not None:
-        from netbuilder.core.train.events import FinishedEvent, StoppedEvent
-
-        def on_event(event: object) -> None:
-            trainer = getattr(training_panel, "trainer", None)
-            if isinstance(event, FinishedEvent | StoppedEvent) and trainer is not None:
-                view.set_model(trainer.model, trainer.dataset)
-
-        training_panel.event_received.connect(on_event)
+    if autograd is not None:
+        connect_autograd_view(view, autograd)
+    if training is not None:
+        training.model_available.connect(lambda ctx: view.set_model(ctx.model, ctx.dataset))
+        training.model_cleared.connect(lambda: view.set_model(None))
     return view
 
 

@@ -10,7 +10,7 @@ the values under the mouse.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
@@ -246,10 +246,6 @@ class TrainingPlots(QWidget):
             self.add_step(ev.global_step, ev.loss, ev.lr, ev.total_steps)
         elif isinstance(ev, EpochEvent):
             self.add_epoch(ev.epoch, ev.train_loss, ev.train_accuracy, ev.test_loss, ev.test_accuracy)
-
-    def add_events(self, events: Iterable[object]) -> None:
-        for ev in events:
-            self.add_event(ev)
 
     def load_history(self, history: dict[str, list[float]]) -> None:
         """Replace the curves with a trainer's history (a resumed run continues from there)."""

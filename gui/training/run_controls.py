@@ -1,0 +1,212 @@
+"""The training panel's run controls: Start (or Continue, or Resume), Pause, Stop and New run, and
+what the panel shows as a run goes: curves, results, warnings, Try it and the editing lock.
+
+The run itself is the session's (:class:`~netbuilder.gui.training.session.TrainingSession`); this
+module decides when a start is possible (settings valid, data fits and is loaded) and shows the run.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from netbuilder.core.errors import UserError
+from netbuilder.core.train.events import EpochEvent, FailedEvent, WarningEvent
+from netbuilder.gui.training.datasets import PRETTY
+from netbuilder.gui.training.settings_form import EDITED
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton
+
+if TYPE_CHECKING:
+    from netbuilder.gui.training.panel import TrainingPanel
+    from netbuilder.gui.training.session import FinalEvent
+
+NO_MODEL_YET = "Train a model (or load a checkpoint), then draw a digit."
+TRAINING_RUNS = "Training is running: pause or stop it to try the model."
+
+
+class RunControls:
+    """The run buttons of one :class:`TrainingPanel` and its reactions to the session's run."""
+
+    def __init__(self, panel: TrainingPanel) -> None:
+        self.panel = panel
+        self.session = panel.session
+        self.document = panel.document
+        self.start_after_load = False  # Start waits for the dataset being loaded
+        self.start_button = QPushButton("▶ Start")
+        self.start_button.setObjectName("train_start")
+        self.pause_button = QPushButton("Pause")
+        self.stop_button = QPushButton("■ Stop")
+        self.new_run_button = QPushButton("New run")
+        self.new_run_button.setToolTip("Forget the current run (curves, weights) and start afresh next time")
+        self.lock_label = QLabel("Editing is locked while training: stop the run to change the network.")
+        self.lock_label.setStyleSheet("background: #fff3cd; color: #5c4400; padding: 3px; border-radius: 3px;")
+        self.lock_label.setWordWrap(True)
+        self.start_button.clicked.connect(self.start)
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.stop_button.clicked.connect(lambda: self.stop())
+        self.new_run_button.clicked.connect(self.new_run)
+        s = self.session
+        s.event_received.connect(self._on_event)
+        s.evaluating_changed.connect(self._on_evaluating_changed)
+        s.run_finished.connect(self._on_done)
+
+    def buttons(self) -> QHBoxLayout:
+        """Start, Pause and Stop in a row."""
+        row = QHBoxLayout()
+        for b in (self.start_button, self.pause_button, self.stop_button):
+            row.addWidget(b)
+        return row
+
+    def resumable(self) -> bool:
+        """Whether Start continues the current trainer rather than beginning a new run."""
+        form = self.panel.form
+        return self.session.resumable(self.document.graph, self.panel.dataset_key()[0], form.batch_spin.value(),
+                                      form.epochs_spin.value())
+
+    def start(self) -> bool:
+        """Start a run (or continue the stopped/loaded one); False with a message if it cannot start."""
+        panel, s = self.panel, self.session
+        if s.active:
+            if s.paused:
+                self.resume()
+            return False
+        panel.hide_message()
+        try:
+            cfg = panel.config()
+        except UserError as e:
+            panel.show_message(f"Cannot start: {e}", "error")
+            return False
+        if self.resumable():
+            assert s.trainer is not None
+            ignored = [k for k in EDITED if k not in ("epochs", "limit_steps", "data_dir")
+                       and getattr(cfg, k) != getattr(s.trainer.config, k)]
+            if ignored:
+                panel.show_message("Continuing the run with its own settings; your changes to "
+                                   f"{', '.join(k.replace('_', ' ') for k in ignored)} apply to a New run.", "info")
+            self._begin_run()
+            s.resume_run(cfg.epochs)
+        else:
+            problem = panel.compat_problem()
+            if problem is not None:
+                panel.show_message("Cannot start: " + problem, "error")
+                return False
+            ds = panel.dataset()
+            if ds is None:
+                if panel.loader.error_for(panel.dataset_key()) is not None:
+                    panel.show_message(f"Cannot start: {PRETTY[cfg.dataset]} is not available — see Data "
+                                       f"below.", "error")
+                    return False
+                self.start_after_load = True
+                panel.data.ensure()
+                panel.progress.setFormat(f"loading {PRETTY[cfg.dataset]}…")
+                return True
+            panel.plots.clear()
+            panel.results.clear()
+            self._begin_run()
+            s.start(self.document.graph, cfg, ds, panel.starting.state)
+        panel.update_controls()
+        panel.running_changed.emit(True)
+        panel.run_started.emit()
+        return True
+
+    def _begin_run(self) -> None:
+        self.document.set_locked(True)
+        self.panel.try_it.set_predictor(None, None, TRAINING_RUNS)
+        self.panel.display.starting()
+
+    def pause(self) -> None:
+        """Pause the run (between steps): Try it and Save checkpoint become available."""
+        if self.session.pause():
+            self.panel.update_controls()
+            self.enable_try_it()
+
+    def resume(self) -> None:
+        """Resume the paused run."""
+        if self.session.resume():
+            self.panel.try_it.set_predictor(None, None, TRAINING_RUNS)
+            self.panel.update_controls()
+
+    def toggle_pause(self) -> None:
+        """Pause, or resume when paused."""
+        if self.session.paused:
+            self.resume()
+        else:
+            self.pause()
+
+    def stop(self, wait_ms: int = 0) -> bool:
+        """Ask the run to stop (it ends after the current step). With ``wait_ms`` > 0, wait that long for
+        the thread to end and finish the run's bookkeeping; True when no run is left."""
+        if not self.session.request_stop():
+            return True
+        self.stop_button.setEnabled(False)
+        self.panel.progress.setFormat("stopping…")
+        return wait_ms > 0 and self.session.wait_stopped(wait_ms)
+
+    def new_run(self) -> None:
+        """Forget the current trainer and its curves (asks nothing; the next Start begins afresh)."""
+        if self.session.active:
+            return
+        panel = self.panel
+        self.session.forget()
+        panel.plots.clear()
+        panel.results.clear()
+        panel.display.reset()
+        panel.hide_message()
+        panel.try_it.set_predictor(None, None, NO_MODEL_YET)
+        panel.update_controls()
+
+    def enable_try_it(self) -> None:
+        """Let Try it use the current model when it is not training."""
+        t = self.session.trainer
+        if t is not None and (not self.session.active or t.paused):
+            self.panel.try_it.set_predictor(t.predict, t.dataset)
+        elif t is None:
+            self.panel.try_it.set_predictor(None, None, NO_MODEL_YET)
+
+    def update_controls(self, busy: bool) -> None:
+        """Enable and name the buttons for the run's state (``busy``: a background task runs)."""
+        s, t = self.session, self.session.trainer
+        active, paused = s.active, s.paused
+        resumable = not active and self.resumable()
+        self.start_button.setEnabled((not active and not busy) or paused)
+        if paused:
+            self.start_button.setText("▶ Resume")
+        elif resumable and t is not None:
+            self.start_button.setText(f"▶ Continue (epoch {t.epoch + (1 if t._step_in_epoch else 0) or 1} "
+                                      f"→ {self.panel.form.epochs_spin.value()})")
+        else:
+            self.start_button.setText("▶ Start")
+        self.start_button.setToolTip("Continue the stopped or loaded run" if resumable else
+                                     "Train the network on the canvas with these settings")
+        self.pause_button.setEnabled(active and t is not None)
+        self.pause_button.setText("Resume" if paused else "Pause")
+        self.stop_button.setEnabled(active)
+        self.new_run_button.setEnabled(not active and t is not None)
+        self.lock_label.setVisible(active)
+
+    def _on_event(self, ev: object) -> None:
+        panel = self.panel
+        panel.plots.add_event(ev)
+        panel.display.on_event(ev)
+        if isinstance(ev, EpochEvent):
+            if self.session.trainer is not None:
+                panel.results.show_epoch(ev, self.session.trainer.dataset)
+        elif isinstance(ev, WarningEvent):
+            panel.show_message("Warning: " + ev.message, "warning")
+        elif isinstance(ev, FailedEvent):
+            panel.show_message(ev.message, "error")
+            if ev.node and ev.node in self.document.graph:
+                self.document.select_nodes([ev.node])
+
+    def _on_evaluating_changed(self, _evaluating: bool) -> None:
+        if self.session.paused:
+            self.panel.update_controls()  # Save waits for the end of an evaluation the pause came during
+
+    def _on_done(self, final: FinalEvent) -> None:
+        panel = self.panel
+        panel.plots.flush()
+        panel.display.finished(final, self.session.trainer)
+        self.document.set_locked(False)
+        self.enable_try_it()
+        panel.update_controls()
+        panel.running_changed.emit(False)
+        panel.run_finished.emit(final)
