@@ -90,6 +90,20 @@ def test_export_training_script_and_summary(app_window, tmp_path: Path) -> None:
     assert "| conv1 | Conv2d | N×6×28×28 | 156 | 117,600 |" in md and "**61,706**" in md
 
 
+def test_exported_training_script_uses_the_loaded_datasets_statistics(app_window, tmp_path: Path,
+                                                                      monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    w, _ = app_window
+    loaded = SimpleNamespace(name="mnist", mean=(0.25,), std=(0.5,))  # what the session's dataset computed
+    monkeypatch.setattr(w.files, "_training", SimpleNamespace(live_dataset=loaded))
+    script = tmp_path / "train_net.py"
+    assert w.files.export_training_script(str(script))
+    stats = next(n for n in ast.parse(script.read_text()).body
+                 if isinstance(n, ast.AnnAssign) and getattr(n.target, "id", "") == "STATS")
+    assert ast.literal_eval(stats.value)["mnist"] == ((0.25,), (0.5,))
+
+
 def test_export_autograd_graph_json_and_dot(app_window, tmp_path: Path) -> None:
     w, _ = app_window
     fa = w.files

@@ -429,8 +429,7 @@ def test_install_in_main_window_and_open_conv_walk_from_a_node(qtbot, tmp_path, 
         autograd = autograd_view.install(win)
         panel = explain_panel.install(win)
         conv_walk_view.install(win)
-        steps = stepthrough_view.install(win)
-        stepthrough_view.connect_autograd_view(steps, autograd)  # as the app's panel wiring does
+        steps = stepthrough_view.install(win, autograd=autograd)  # as the app's panel wiring does
         assert panel.dock.isAncestorOf(panel) and steps.dock.isAncestorOf(steps)  # big panels scroll
         helps = [a.text() for a in win.menu("Help").actions()]
         assert any("explain the network" in t for t in helps) and any("training step" in t for t in helps)

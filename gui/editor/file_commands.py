@@ -339,10 +339,14 @@ class FileCommands(QObject):
     # ------------------------------------------------------------------ exports
     def export_training_script(self, path: str) -> bool:
         """A standalone train/test/main script (pytorch/examples style) with the project's settings."""
-        from netbuilder.core.interop.script_export import training_script
+        from netbuilder.core.interop.script_export import dataset_stats, training_script
 
+        # The exact statistics the app normalises with: the loaded dataset's, else computed from its files.
+        ds = self._training.live_dataset if self._training is not None else None
         try:
-            source = training_script(self.graph, self.document.training)
+            stats = ({ds.name: (ds.mean, ds.std)} if ds is not None and ds.name != "sample"
+                     else dataset_stats(self.document.training))
+            source = training_script(self.graph, self.document.training, stats=stats)
             atomic_write(path, source.encode("utf-8"))
         except (UserError, OSError) as e:
             return self._fail("Cannot export the training script", e)
