@@ -262,10 +262,14 @@ class PairEditor(Editor):
 
 
 class ShapeEditor(Editor):
+    """A list of whole numbers typed as ``1, 28, 28`` (or ``1×28×28``)."""
+
+    placeholder = "C, H, W  or  features"
+
     def __init__(self, spec: ParamSpec) -> None:
         super().__init__(spec)
         self.edit = QLineEdit()
-        self.edit.setPlaceholderText("C, H, W  or  features")
+        self.edit.setPlaceholderText(self.placeholder)
         self.lay.addWidget(self.edit, 1)
         self.edit.editingFinished.connect(self._emit)
 
@@ -280,10 +284,24 @@ class ShapeEditor(Editor):
             return self.edit.text()
 
 
+class IntsEditor(ShapeEditor):
+    """Dims or sizes (``2, 3``; ``-1`` where the layer allows it); one number stays one number."""
+
+    placeholder = "e.g. 2, 3"
+
+    def _set(self, value: Any, resolved: Any) -> None:
+        self.edit.setText(", ".join(str(v) for v in value) if isinstance(value, list | tuple) else str(value))
+
+    def value(self) -> Any:
+        v = super().value()
+        one = getattr(self.spec, "single", False) and "," not in self.edit.text()  # dim=1 rather than (1,)
+        return v[0] if one and isinstance(v, list) and len(v) == 1 else v
+
+
 EDITORS = {
     "int": IntEditor, "optional_int": IntEditor, "float": FloatEditor, "bool": BoolEditor,
     "choice": ChoiceEditor, "pair": PairEditor, "optional_pair": PairEditor, "padding": PairEditor,
-    "shape": ShapeEditor,
+    "shape": ShapeEditor, "ints": IntsEditor,
 }
 
 
