@@ -16,10 +16,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from netbuilder.core.cli.memory import check_fits
 from netbuilder.core.errors import UserError
 
 FORMATS = (".dot", ".gv", ".svg", ".png", ".json")
 INPUTS = ("random", "sample", "mnist", "fashion-mnist", "cifar10")
+# The graph is the same for any batch size: a larger batch only costs memory.
+MAX_BATCH = 4096
+DATASET_BATCH = 64  # the default batch of a dataset's first training images
+MAX_SEED = 2**63 - 1  # the training schema's range, which torch.manual_seed accepts
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loss", choices=("mse", "cross-entropy"), default=None,
                         help="loss function (default: mse for random input, cross-entropy for a dataset)")
     parser.add_argument("--batch-size", type=int, default=None,
-                        help="samples in the batch (default 1 for random input, 64 for a dataset)")
+                        help=f"samples in the batch, 1 to {MAX_BATCH} (default 1 for random input, {DATASET_BATCH} "
+                        "for a dataset)")
     parser.add_argument("--data-dir", default=None, help="folder holding the dataset files")
     parser.add_argument("--fit-input", choices=("none", "pad", "resize"), default="none",
                         help="fit dataset images to the Input's size by zero padding or resizing (default none)")
@@ -73,7 +79,7 @@ def _batch(args: argparse.Namespace, input_shape: tuple[int, ...]) -> tuple[Any,
     problem = data.check_compat(input_shape, ds, args.fit_input)
     if problem:
         raise UserError(problem)
-    n = args.batch_size or 64
+    n = args.batch_size or DATASET_BATCH
     x = data.prepare_images(ds.train_x[:n], ds, input_shape, args.fit_input, "cpu")
     return x, ds.train_y[:n]
 
@@ -89,6 +95,13 @@ def run(args: argparse.Namespace) -> int:
     ext = out.suffix.lower()
     if ext not in FORMATS:
         raise UserError(f"cannot tell the format of {out}: use an extension among {', '.join(FORMATS)}")
+    if out.exists() and not out.is_file() and not out.is_dir():  # a folder gets the OS's own message
+        raise UserError(f"{out}: is not a regular file (a device or a pipe); write to a file")
+    if args.batch_size is not None and not 1 <= args.batch_size <= MAX_BATCH:
+        raise UserError(f"--batch-size must be between 1 and {MAX_BATCH}, not {args.batch_size} "
+                        "(the autograd graph is the same for any batch size)")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise UserError(f"--seed must be between 0 and {MAX_SEED}, not {args.seed}")
     if ext in (".svg", ".png") and shutil.which("dot") is None:
         render("", out)  # raises the "install Graphviz" error before any work is done
     project = load_project(args.file)
@@ -97,8 +110,8 @@ def run(args: argparse.Namespace) -> int:
     if not result.ok:
         first = result.errors[0].message if result.errors else "the graph has no output"
         raise UserError(f"{args.file}: the network is not valid: {first}")
-    if args.batch_size is not None and args.batch_size < 1:
-        raise UserError("--batch-size must be at least 1")
+    check_fits(result, args.batch_size or (1 if args.input == "random" else DATASET_BATCH), "the autograd graph",
+                "make the network smaller or lower --batch-size")
     import torch
 
     torch.manual_seed(args.seed)

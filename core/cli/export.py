@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import torch
+from netbuilder.core.cli.memory import check_fits
 from netbuilder.core.errors import UserError
 from netbuilder.core.interop.script_export import dataset_stats, training_script_full
 from netbuilder.core.interop.weights import (
@@ -23,9 +24,11 @@ from netbuilder.core.interop.weights import (
     model_with_weights,
     weights_from_checkpoint,
 )
+from netbuilder.core.model.inference import infer
 from netbuilder.core.model.project import Project, atomic_write
 
 WEIGHT_SUFFIXES = (".pt", ".pth", ".safetensors")
+ONNX_CHECK_BATCH = 5  # the largest batch the ONNX export runs through both models to compare them
 
 
 def _say(text: str) -> None:
@@ -51,6 +54,10 @@ def run(args: argparse.Namespace, project: Project) -> int:
     class_name: str = getattr(args, "class_name", None) or "Net"
     with_training = bool(getattr(args, "with_training", False))
 
+    if onnx_out or checkpoint:  # both build the model, weights and all
+        result = infer(project.graph)
+        if result.ok:  # an invalid graph gets its own message from the export itself
+            check_fits(result, ONNX_CHECK_BATCH, "exporting the model")
     state_dict = _checkpoint_weights(project, checkpoint) if checkpoint else None
     if weights_out and state_dict is None:
         raise UserError("--weights writes a checkpoint's weights: give the checkpoint with --checkpoint CKPT")

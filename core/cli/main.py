@@ -2,6 +2,7 @@
 
 ``netbuilder [FILE]`` opens the GUI; ``netbuilder summary|export|train|autograd|import ...`` work
 without Qt. User errors print one clean line and exit 1; there are no tracebacks for them.
+``summary --json`` prints them on stdout as ``{"errors": [{"node", "field", "message"}]}`` instead.
 """
 
 from __future__ import annotations
@@ -26,9 +27,16 @@ EXTERNAL: dict[str, tuple[str, str]] = {
 
 def _cmd_summary(args: argparse.Namespace) -> int:
     from netbuilder.core.model.project import load_project
-    from netbuilder.core.model.summary import summary_data, summary_table
+    from netbuilder.core.model.summary import error_data, summary_data, summary_table
 
-    project = load_project(args.file)
+    try:
+        project = load_project(args.file)
+    except UserError as err:
+        if not args.json:
+            raise
+        # --json promises JSON on stdout for every outcome, a file that cannot be loaded included
+        print(json.dumps(error_data(err), indent=2))
+        return 1
     data = summary_data(project.graph)
     if args.json:
         print(json.dumps(data, indent=2))
@@ -59,8 +67,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The sub-command parser (the GUI form, ``netbuilder [FILE]``, is handled in :func:`main`)."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The sub-command parser (the GUI form, ``netbuilder [FILE]``, is handled in :func:`main`).
+
+    With ``command``, only that external sub-command's module is imported (the others keep their
+    one-line help): ``summary`` then runs without importing torch, which the import and training
+    modules load."""
     parser = argparse.ArgumentParser(
         prog="netbuilder",
         description="Build, train, inspect and export PyTorch networks. Without a command, opens the GUI: "
@@ -83,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --checkpoint: write its weights here (.pt or .safetensors; default beside the script)")
     p.set_defaults(func=_cmd_export)
     for name, (module, help_text) in EXTERNAL.items():
+        if command is not None and name != command:
+            sub.add_parser(name, help=help_text)
+            continue
         mod = importlib.import_module(module)
         p = sub.add_parser(name, help=help_text, description=(mod.__doc__ or help_text).strip())
         mod.add_arguments(p)
@@ -110,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help")):
             return _launch_gui(argv)
-        parser = build_parser()
+        parser = build_parser(argv[0])
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):
             parser.print_help()

@@ -1,24 +1,44 @@
-"""The torchinfo-like summary table, as text or as plain data."""
+"""The torchinfo-like summary table, as text or as plain data.
+
+Multiply-adds follow one convention, :data:`MACS_CONVENTION`, stated in the table's footer and in
+the data, so that the numbers can be compared with other tools'.
+"""
 
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import Any
 
+from netbuilder.core.errors import UserError
 from netbuilder.core.model.graph import Graph
 from netbuilder.core.model.inference import InferenceResult, describe, infer
 
+# What a layer's "macs" counts; each LayerSpec.macs counter must follow it (weight-free layers count
+# none). tests/test_summary_contract.py checks it against a count taken from the torch modules.
+MACS_CONVENTION = (
+    "weights only (convolution: output elements × in_channels/groups × kernel size; linear: in_features × "
+    "out_features); bias and normalisation not counted; equal to fvcore on conv and linear layers"
+)
+
+
+def error_data(error: UserError) -> dict[str, Any]:
+    """``{"errors": [{node, field, message}]}`` for an error raised before inference (a file that
+    cannot be read or is not a valid project), the form :func:`summary_data` uses for invalid graphs."""
+    return {"errors": [{"node": error.node, "field": error.field, "message": str(error)}]}
+
 
 def summary_data(graph: Graph, result: InferenceResult | None = None) -> dict[str, Any]:
-    """``{"nodes": [{id, type, output_shape, params, macs}], "total_params", "total_macs"}`` or
-    ``{"errors": [{node, message}]}`` when the graph is invalid."""
+    """``{"nodes": [{id, type, output_shape, params, macs}], "total_params", "total_macs",
+    "macs_convention"}`` or ``{"errors": [{node, field, message}]}`` when the graph is invalid
+    (inference errors name no field: ``field`` is None)."""
     result = result or infer(graph)
     if not result.ok:
         errors = result.errors or []
         if not errors:
-            errors_out = [{"node": None, "message": "the network has no output"}]
+            errors_out = [{"node": None, "field": None, "message": "the network has no output"}]
         else:
-            errors_out = [{"node": e.node, "message": e.message} for e in errors]
+            errors_out = [{"node": e.node, "field": None, "message": e.message} for e in errors]
         return {"errors": errors_out}
     return {
         "nodes": [
@@ -33,6 +53,7 @@ def summary_data(graph: Graph, result: InferenceResult | None = None) -> dict[st
         ],
         "total_params": result.total_params,
         "total_macs": result.total_macs,
+        "macs_convention": MACS_CONVENTION,
     }
 
 
@@ -74,6 +95,8 @@ def summary_table(graph: Graph, result: InferenceResult | None = None) -> str:
         f"Total params: {result.total_params:,}",
         f"Trainable params: {trainable:,}",
         f"Total mult-adds: {human(result.total_macs)} per sample",
+        *textwrap.wrap(f"Mult-adds count {MACS_CONVENTION}.", max(len(rule), 60), subsequent_indent="  ",
+                       break_on_hyphens=False),
         f"Parameter memory: {result.total_params * 4 / 1e6:.2f} MB (float32)",
         rule,
     ]
