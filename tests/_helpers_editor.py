@@ -94,9 +94,9 @@ def drag(view, a: QPointF, b: QPointF, steps: int = 4, button=Qt.MouseButton.Lef
     mouse(view, QMouseEvent.Type.MouseButtonRelease, b, button)
 
 
-def port_drag(win, src: str, dst: str, port: int = 0) -> None:
-    """Draw an edge from ``src``'s output port to ``dst``'s input ``port`` with the mouse."""
-    s = win.scene.node_item(src).out_port.scenePos()
+def port_drag(win, src: str, dst: str, port: int = 0, src_port: int = 0) -> None:
+    """Draw an edge from ``src``'s output ``src_port`` to ``dst``'s input ``port`` with the mouse."""
+    s = win.scene.node_item(src).out_port_at(src_port).scenePos()
     d = win.scene.node_item(dst).in_port(port).scenePos()
     drag(win.view, s, d)
 

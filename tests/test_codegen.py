@@ -88,14 +88,15 @@ def test_names_are_legal_and_unique() -> None:
 
 
 INJECTIONS = [
-    {"id": 'x"); import os; os.system("touch PWNED"); ("', "type": "ReLU"},
     {"id": "r", "type": "ReLU\nimport os"},
     {"id": "c", "type": "Conv2d", "params": {"out_channels": "6); import os; (", "kernel_size": 3}},
     {"id": "c", "type": "Conv2d", "params": {"out_channels": 6, "kernel_size": 3, "padding": "same'); import os"}},
     {"id": "c", "type": "Conv2d", "params": {"out_channels": 6, "kernel_size": 3, "padding_mode": "zeros')#"}},
     {"id": "c", "type": "LeakyReLU", "params": {"negative_slope": "__import__('os')"}},
-    {"id": "__class__", "type": "ReLU"},
 ]
+# Ids are free text since format version 2: they load, and reach the code only as sanitised names.
+HOSTILE_IDS = ['x"); import os; os.system("touch PWNED"); ("', "__class__", "in", "class", "input-1", "conv 1",
+               "input_shape", "forward", "training", "parameters"]
 
 
 @pytest.mark.parametrize("node", INJECTIONS)
@@ -107,6 +108,30 @@ def test_code_injection_is_rejected(node: dict[str, object], tmp_path: Path, mon
     with pytest.raises(ProjectError):
         loads(json.dumps(doc))
     assert not (tmp_path / "PWNED").exists()
+
+
+@pytest.mark.parametrize("node_id", HOSTILE_IDS)
+def test_any_id_becomes_a_legal_unique_name(node_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    doc = {"format": "netbuilder-project", "version": 2, "nodes": [
+        {"id": "input", "type": "Input", "params": {"shape": [1, 8, 8]}},
+        {"id": node_id, "type": "Conv2d", "params": {"out_channels": 2, "kernel_size": 3}},
+        {"id": "r", "type": "ReLU"}],
+        "edges": [{"src": "input", "dst": node_id}, {"src": node_id, "dst": "r"}]}
+    g = loads(json.dumps(doc)).graph
+    model, code = build_model(g)
+    attr = code.attr_names[node_id]
+    assert attr.isidentifier() and attr not in ("input_shape", "forward", "training", "parameters")
+    assert isinstance(getattr(model, attr), torch.nn.Conv2d)
+    assert model(torch.zeros(1, 1, 8, 8)).shape == (1, 2, 6, 6)
+    assert type(model).input_shape == (1, 8, 8)  # the class attribute is not shadowed
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_python_keyword_and_punctuated_ids_get_the_promised_names() -> None:
+    taken: set[str] = set()
+    assert [legal_name(n, taken) for n in ["in", "input-1", "conv 1", "input_shape"]] == [
+        "in_", "input_1", "conv_1", "input_shape_"]
 
 
 def test_hostile_graph_name_cannot_break_the_docstring() -> None:

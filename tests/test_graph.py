@@ -65,13 +65,28 @@ def test_refuses_cycles_duplicates_and_bad_ports() -> None:
         g.connect("loop", "conv1")
 
 
-@pytest.mark.parametrize("bad", ["1abc", "a b", "x\"); import os", "class", "", "a" * 65])
-def test_illegal_ids_are_refused(bad: str) -> None:
+@pytest.mark.parametrize(("bad", "rule", "proposed"), [
+    ("", "must not be empty", "node"),
+    ("a" * 65, "at most 64 characters", "a" * 64),
+    ("conv\n1", "control characters", "conv_1"),
+    (" conv", "start or end with a space", "conv"),
+])
+def test_illegal_ids_are_refused_with_the_rule_and_a_legal_name(bad: str, rule: str, proposed: str) -> None:
     g = make()
-    with pytest.raises(GraphError, match="not allowed"):
+    with pytest.raises(GraphError, match="not allowed") as err:
         g.add_node("ReLU", bad)
+    assert rule in str(err.value) and repr(proposed) in str(err.value)
     with pytest.raises(GraphError):
         g.rename_node("relu1", bad)
+
+
+@pytest.mark.parametrize("name", ["1abc", "a b", "x\"); import os", "class", "in", "input-1", "conv 1"])
+def test_ids_that_are_not_python_names_are_accepted(name: str) -> None:
+    # the format promises any readable id; code generation derives legal names (test_codegen)
+    g = make()
+    g.add_node("ReLU", name)
+    g.rename_node(name, name + "2")
+    assert name + "2" in g
 
 
 def test_params_are_validated_with_reasons() -> None:

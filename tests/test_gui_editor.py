@@ -197,9 +197,10 @@ def test_inspector_refuses_invalid_values_inline(win):
     win.inspector.id_edit.setText(a)
     win.inspector.id_edit.editingFinished.emit()
     assert "already exists" in win.inspector.errors["id"].text()
-    win.inspector.id_edit.setText("2bad id")
+    win.inspector.id_edit.setText("a" * 65)  # any readable text is an id since format 2, up to 64 characters
     win.inspector.id_edit.editingFinished.emit()
     assert "not allowed" in win.inspector.errors["id"].text()
+    assert "at most 64 characters" in win.inspector.errors["id"].text()
     assert b in win.document.graph
     _rename(win, b, "drop")
     assert "drop" in win.document.graph and win.scene.node_item("drop") is not None
@@ -513,3 +514,29 @@ def test_a_deleted_window_leaves_no_theme_listeners(qtbot, cfg_dir):
     w.deleteLater()
     QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
     assert listeners() == before
+
+
+def test_multi_output_ports_are_labelled_and_edges_start_at_theirs(win):
+    a = drop_layer(win, "Input", QPointF(0, 0))
+    _edit(win, a, "shape", "4, 8, 8")
+    c = drop_layer(win, "Chunk", QPointF(300, 0))
+    s = drop_layer(win, "Add", QPointF(600, 0))
+    port_drag(win, a, c)
+    item = win.scene.node_item(c)
+    assert [p.label for p in item.out_ports] == ["0", "1"]
+    assert win.scene.node_item(a).out_ports[0].label == ""  # one output: no label
+    port_drag(win, c, s, 0, src_port=1)
+    port_drag(win, c, s, 1, src_port=0)
+    win.document.flush()
+    QApplication.processEvents()
+    assert Edge(c, s, 0, 1) in win.document.graph.edges and Edge(c, s, 1, 0) in win.document.graph.edges
+    e_item = win.scene.edge_item(Edge(c, s, 0, 1))
+    assert e_item.path().pointAtPercent(0) == item.out_ports[1].scenePos()
+    assert e_item.label.text == fmt_shape((2, 8, 8))
+    assert all(p.connected for p in item.out_ports)
+    win.document.undo_stack.undo()  # the second edge goes, through the document's undo stack
+    assert Edge(c, s, 1, 0) not in win.document.graph.edges
+    _edit(win, c, "chunks", 4)  # four pieces: four ports
+    win.document.flush()
+    QApplication.processEvents()
+    assert len(item.out_ports) == 4

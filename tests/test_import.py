@@ -196,25 +196,25 @@ def test_unsupported_operations_are_listed_with_their_lines(tmp_path: Path) -> N
             def __init__(self):
                 super().__init__()
                 self.conv = nn.Conv2d(1, 4, 3)
-                self.scale = nn.Parameter(torch.ones(1))
-                self.lstm_like = nn.Upsample(scale_factor=2)
-                self.fc = nn.Linear(4 * 52 * 52, 10)
+                self.scale = 2
+                self.lstm_like = nn.PixelShuffle(1)
+                self.fc = nn.Linear(4 * 26 * 26, 10)
 
             def forward(self, x):
-                x = self.conv(x) * 2
+                x = torch.cumsum(self.conv(x), 1)
                 x = self.lstm_like(x)
                 x = x.view(x.size(0), -1)
                 y = self.fc(x)
-                return y * self.scale
+                return torch.remainder(y, self.scale) - torch.fmod(y, 3)
     """)
     with pytest.raises(ModelImportError) as info:
         import_model(path)
     msg = str(info.value)
     assert "4 unsupported operations" in msg
-    assert "odd.py, line 17 `x = self.conv(x) * 2` — operator.mul() is not supported" in msg
-    assert "odd.py, line 18 `x = self.lstm_like(x)` — nn.Upsample (self.lstm_like) is not a NetBuilder layer" in msg
-    assert "line 21 `return y * self.scale` — uses the tensor self.scale directly" in msg
-    assert msg.count("line 21") == 2  # the parameter and the multiplication
+    assert "odd.py, line 17 `x = torch.cumsum(self.conv(x), 1)` — torch.cumsum() is not supported" in msg
+    assert "odd.py, line 18 `x = self.lstm_like(x)` — nn.PixelShuffle (self.lstm_like) is not a NetBuilder layer" in msg
+    assert "line 21 `return torch.remainder(y, self.scale) - torch.fmod(y, 3)` — torch.remainder()" in msg
+    assert msg.count("line 21") == 2  # remainder and fmod; the subtraction of the two is not reported again
     assert "Supported:" in msg and "nn.Conv2d" in msg
 
 

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from netbuilder.core.errors import UserError
 from netbuilder.core.model.codegen import GeneratedCode, generate
 from netbuilder.core.model.compiler import build_model
-from netbuilder.core.model.graph import Graph
+from netbuilder.core.model.graph import Edge, Graph
 from netbuilder.core.model.inference import InferenceResult, infer
 from netbuilder.core.model.layers import get_spec
 from netbuilder.core.model.torch_names import torch_function
@@ -64,12 +64,17 @@ def record_outputs(
         raise AutogradError(f"the network is not valid yet: {first}")
     code = code or generate(graph, result)
     outs: dict[str, torch.Tensor] = {}
+    ports: dict[str, list[torch.Tensor]] = {}  # every output port's tensor; outs holds port 0's
+    in_edges: dict[str, list[Edge]] = {nid: [] for nid in result.order}
+    for e in graph.edges:
+        in_edges[e.dst].append(e)
     for nid in result.order:
         spec = get_spec(graph.node(nid).type)
         if spec.is_input:
             outs[nid] = x
+            ports[nid] = [x]
             continue
-        srcs = [outs[e.src] for e in sorted(graph.in_edges(nid), key=lambda e: e.port)]
+        srcs = [ports[e.src][e.src_port] for e in sorted(in_edges[nid], key=lambda e: e.port)]
         params = result.nodes[nid].resolved
         if spec.module:
             y = getattr(model, code.attr_names[nid])(srcs[0])
@@ -79,7 +84,8 @@ def record_outputs(
             assert spec.functional is not None
             kwargs = {name: params[name] for name in spec.functional_args}
             y = torch_function(spec.functional)(srcs[0], **kwargs)
-        outs[nid] = y
+        ports[nid] = spec.port_values(y)
+        outs[nid] = ports[nid][0]
     return outs
 
 

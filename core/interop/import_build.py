@@ -74,8 +74,9 @@ def build_graph(ops: list[Op], shape: tuple[int, ...], name: str) -> tuple[Graph
         graph.add_node(op.type, nid, params)
         node_of[op.fx_node] = nid
     for op in ops:
-        for port, src in enumerate(op.inputs):
-            graph.connect(node_of[src], node_of[op.fx_node], port)
+        src_ports = op.src_ports or [0] * len(op.inputs)
+        for port, (src, src_port) in enumerate(zip(op.inputs, src_ports, strict=True)):
+            graph.connect(node_of[src], node_of[op.fx_node], port, src_port=src_port)
     apply_layout(graph)
     return graph, node_of
 

@@ -19,7 +19,15 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 from netbuilder.core.interop.import_trace import location
-from netbuilder.core.model.layers import REGISTRY, ImportAlias, ImportCall, LayerSpec, ParamError, input_spec
+from netbuilder.core.model.layers import (
+    REGISTRY,
+    ImportAlias,
+    ImportCall,
+    LayerSpec,
+    Nesting,
+    ParamError,
+    input_spec,
+)
 from netbuilder.core.model.torch_names import nn_class, torch_function
 
 # Tensor methods that return their input's value unchanged.
@@ -37,6 +45,7 @@ class Op:
     inputs: list[fx.Node]
     module: nn.Module | None = None
     attr_path: str | None = None
+    src_ports: list[int] = field(default_factory=list)  # the output port of each input (0 if absent)
 
 
 class Unsupported(Exception):
@@ -108,6 +117,29 @@ def tensor_meta(node: object) -> tuple[int, ...] | None:
     return tuple(int(v) for v in shape) if shape is not None else None
 
 
+def tuple_shapes(node: object) -> list[tuple[int, ...]] | None:
+    """The traced shapes of a call whose value is a (possibly nested) tuple of tensors, flattened in
+    order; None when the value is not such a tuple."""
+    meta = node.meta.get("tensor_meta") if isinstance(node, fx.Node) else None
+    if not isinstance(meta, (tuple, list)) or hasattr(meta, "shape"):  # TensorMetadata is a tuple too
+        return None
+    out: list[tuple[int, ...]] = []
+
+    def walk(m: object) -> bool:
+        shape = getattr(m, "shape", None)
+        if shape is not None:
+            out.append(tuple(int(v) for v in shape))
+            return True
+        return isinstance(m, (tuple, list)) and all(walk(v) for v in m)
+    return out if walk(meta) and out else None
+
+
+def _passed_on(node: fx.Node) -> Any:
+    """The value a no-op call passes on: its first tensor argument (``torch.cat([x])`` gives x)."""
+    first = node.args[0] if node.args else None
+    return first[0] if isinstance(first, (list, tuple)) and first else first
+
+
 def _bind(node: fx.Node, sig: tuple[str, ...]) -> dict[str, Any]:
     """The call's arguments by torch name (a method's tensor is the first, ``input``)."""
     args = list(node.args)
@@ -151,7 +183,8 @@ def _map_module(node: fx.Node, module: nn.Module, target: str, tables: Tables) -
     spec = tables.modules.get(type(module))
     what = f"nn.{type(module).__name__} (self.{target})"
     if spec is None:
-        raise Unsupported(f"{what} is not a NetBuilder layer")
+        returns = " returns a tuple and" if tuple_shapes(node) is not None else ""
+        raise Unsupported(f"{what}{returns} is not a NetBuilder layer")
     args = {k: v for k, v in vars(module).items() if not k.startswith("_") and k != "training"}
     for p in spec.params:
         if hasattr(module, p.name):
@@ -159,7 +192,7 @@ def _map_module(node: fx.Node, module: nn.Module, target: str, tables: Tables) -
             # a flag stored as an optional tensor (bias) means "present"
             args[p.name] = value is not None if p.kind == "bool" and not isinstance(value, bool) else value
     x = node.args[0] if node.args else None
-    call = ImportCall(args, [tensor_meta(x)], tensor_meta(node), from_module=True)
+    call = ImportCall(args, [tensor_meta(x)], tensor_meta(node), from_module=True, output_shapes=tuple_shapes(node))
     reason = spec.import_check(call) if spec.import_check else None
     if reason:
         raise Unsupported(f"{what} {reason}")
@@ -181,11 +214,22 @@ def _map_function(node: fx.Node, tables: Tables) -> Op | None:
     spec, alias = entry
     args = {**alias.defaults, **_bind(node, alias.signature)}
     tensors: list[Any] = []
+    shapes: list[tuple[int, ...] | None] = []  # what the checks see: a whole tuple is its pieces
     for key in alias.tensors:
         if key in args:
             value = args[key]
-            tensors.extend(value if isinstance(value, (list, tuple)) else [value])
-    call = ImportCall(args, [tensor_meta(t) for t in tensors], tensor_meta(node))
+            pieces = tuple_shapes(value) if spec.combine is not None else None
+            if pieces is not None:  # torch.cat(x.chunk(2), 1): the merge takes every piece
+                args[key] = [value] * len(pieces)
+                tensors.append(value)
+                shapes.extend(pieces)
+                continue
+            values = value if isinstance(value, (list, tuple)) else [value]
+            tensors.extend(values)
+            shapes.extend(tensor_meta(t) for t in values)
+    if spec.combine is not None and len(shapes) == 1:
+        return None  # a merge of one tensor is that tensor (DenseNet's torch.cat([x], 1))
+    call = ImportCall(args, shapes, tensor_meta(node), output_shapes=tuple_shapes(node))
     for check in (alias.check, spec.import_check):
         reason = check(call) if check else None
         if reason:
@@ -218,6 +262,11 @@ def map_nodes(gm: fx.GraphModule, fx_graph: fx.Graph, user_file: str | None
             n = alias[n]
         return n
 
+    # A call returning a tuple (Chunk, LSTM...): its fx node → how the tuple holds the ports. An
+    # operator.getitem on it picks a sub-tuple (another entry here) or a port (port_of).
+    tuples: dict[fx.Node, tuple[fx.Node, Nesting]] = {}
+    port_of: dict[fx.Node, tuple[fx.Node, int]] = {}
+
     for node in fx_graph.nodes:
         try:
             if node.op == "placeholder":
@@ -232,7 +281,22 @@ def map_nodes(gm: fx.GraphModule, fx_graph: fx.Graph, user_file: str | None
                 continue
             elif node.op == "get_attr":
                 raise Unsupported(f"uses the tensor self.{node.target} directly; only whole layers are supported")
-            elif tensor_meta(node) is None:
+            elif node.op == "call_function" and node.target is operator.getitem and isinstance(node.args[0], fx.Node) \
+                    and (node.args[0] in tuples or node.args[0] in broken):
+                if node.args[0] in broken:
+                    broken.add(node)  # the tuple's own call is reported
+                    continue
+                src, nesting = tuples[node.args[0]]
+                index = node.args[1]
+                if not isinstance(index, int) or not -len(nesting) <= index < len(nesting):
+                    raise Unsupported(f"{target_name(src)}[{index!r}]: only a constant index into its result")
+                picked = nesting[index]
+                if isinstance(picked, int):
+                    port_of[node] = (src, picked)
+                else:
+                    tuples[node] = (src, picked)
+                continue
+            elif tensor_meta(node) is None and tuple_shapes(node) is None:
                 continue  # sizes and other plain values feeding view/reshape
             elif node.op == "call_module":
                 target = str(node.target)
@@ -252,17 +316,24 @@ def map_nodes(gm: fx.GraphModule, fx_graph: fx.Graph, user_file: str | None
             else:
                 mapped = _map_function(node, tables)
                 if mapped is None:  # a no-op: the value passes through
-                    alias[node] = real(node.args[0])
+                    alias[node] = real(_passed_on(node))
                     continue
                 op = mapped
-            # every tensor input must come from a mapped node
-            op.inputs = [real(i) for i in op.inputs]
-            if any(i in broken for i in op.inputs):
+            # every tensor input must come from a mapped node (or one of its output ports)
+            if any(real(i) in broken for i in op.inputs):
                 broken.add(node)
                 continue
+            op.inputs, op.src_ports = _ports(op, [real(i) for i in op.inputs], tuples, port_of)
             for i in op.inputs:
                 if i not in by_node:
                     raise Unsupported(f"{target_name(node)} takes an input that is not a traced layer output")
+            spec = REGISTRY[op.type]
+            if spec.returns_tuple:
+                shapes = tuple_shapes(node)
+                nesting = spec.nesting or tuple(range(len(shapes or ())))
+                tuples[node] = (node, nesting)
+            elif tuple_shapes(node) is not None:
+                raise Unsupported(f"{target_name(node)} returns a tuple, which {op.type} does not")
             if _fold(op, by_node):
                 alias[node] = op.inputs[0]
                 continue
@@ -275,6 +346,36 @@ def map_nodes(gm: fx.GraphModule, fx_graph: fx.Graph, user_file: str | None
     return ops, problems
 
 
+def _ports(op: Op, inputs: list[fx.Node], tuples: Mapping[fx.Node, tuple[fx.Node, Nesting]],
+           port_of: Mapping[fx.Node, tuple[fx.Node, int]]) -> tuple[list[fx.Node], list[int]]:
+    """``op``'s inputs as (producing node, output port) lists: a piece picked from a tuple result
+    is that call's port; a whole tuple given to a merge (``torch.cat(x.chunk(2), 1)``) is all of
+    its ports in order."""
+    nodes: list[fx.Node] = []
+    ports: list[int] = []
+    for i in inputs:
+        if i in port_of:
+            src, port = port_of[i]
+            nodes.append(src)
+            ports.append(port)
+        elif i in tuples:
+            if REGISTRY[op.type].combine is None:
+                raise Unsupported(f"{target_name(op.fx_node)} of the whole result of {target_name(tuples[i][0])}; "
+                                  "pick one piece of it ([0], [1]...)")
+            src, nesting = tuples[i]
+            for port in _flat(nesting):
+                nodes.append(src)
+                ports.append(port)
+        else:
+            nodes.append(i)
+            ports.append(0)
+    return nodes, ports
+
+
+def _flat(nesting: Nesting) -> list[int]:
+    return [p for n in nesting for p in ([n] if isinstance(n, int) else _flat(n))]
+
+
 def _fold(op: Op, by_node: Mapping[fx.Node, Op]) -> bool:
     """``a + b + c``: an associative merge whose first input is the same merge, used only here,
     extends that one instead of chaining two. True when ``op`` was folded away."""
@@ -282,8 +383,9 @@ def _fold(op: Op, by_node: Mapping[fx.Node, Op]) -> bool:
     if combine is None or not combine.associative or not op.inputs or op.inputs[0] not in by_node:
         return False
     first = by_node[op.inputs[0]]
-    if first.type != op.type or len(op.inputs[0].users) != 1:
+    if first.type != op.type or len(op.inputs[0].users) != 1 or op.src_ports[0] != 0:
         return False
     first.inputs.extend(op.inputs[1:])
+    first.src_ports.extend(op.src_ports[1:])
     return True
 

@@ -23,7 +23,9 @@ from netbuilder.core.model.inference import InferenceResult, infer
 from netbuilder.core.model.layers import LayerSpec, get_spec
 from netbuilder.core.model.shapes import fmt_shape
 
-RESERVED = {"self", "x", "F", "nn", "torch", "super", "main", "Net"}
+# Names the generated module itself uses: ``input_shape`` is a class attribute, so a layer named
+# like it would be shadowed by it (``self.input_shape(x)`` would call the tuple).
+RESERVED = {"self", "x", "F", "nn", "torch", "super", "main", "Net", "input_shape"}
 _MODULE_NAMES = set(dir(nn.Module())) | set(dir(nn.Module))  # attributes a layer name must not shadow
 CLASS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -38,13 +40,16 @@ class CodegenError(UserError, ValueError):
 
 @dataclass
 class GeneratedCode:
-    """The source plus where each node landed in it (1-based line numbers)."""
+    """The source plus where each node landed in it (1-based line numbers). ``var_names`` is each
+    node's variable in ``forward`` (port 0's for a layer with several outputs); ``port_vars`` lists
+    every port's."""
 
     source: str
     class_name: str
     node_lines: dict[str, list[int]] = field(default_factory=dict)
     attr_names: dict[str, str] = field(default_factory=dict)
     var_names: dict[str, str] = field(default_factory=dict)
+    port_vars: dict[str, list[str]] = field(default_factory=dict)
 
     def lines_of(self, node_id: str) -> list[int]:
         """Line numbers that belong to ``node_id``."""
@@ -137,6 +142,7 @@ def generate(graph: Graph, result: InferenceResult | None = None, class_name: st
     var_taken: set[str] = {"x"}
     attrs: dict[str, str] = {}
     vars_: dict[str, str] = {result.input_id: "x"}
+    port_vars: dict[str, list[str]] = {result.input_id: ["x"]}
     # One pass over the edges (per-node graph queries would scan them all for every node).
     out_degree = {n.id: 0 for n in graph.nodes}
     in_edges: dict[str, list[Edge]] = {n.id: [] for n in graph.nodes}
@@ -155,12 +161,15 @@ def generate(graph: Graph, result: InferenceResult | None = None, class_name: st
         if spec.is_input:
             continue
         p = info.resolved
-        srcs = [vars_[e.src] for e in in_edges[nid]]
-        if len(srcs) == 1 and out_degree[in_edges[nid][0].src] == 1:
-            var = srcs[0]
+        srcs = [port_vars[e.src][e.src_port] for e in in_edges[nid]]
+        many = spec.returns_tuple
+        if many:
+            port_vars[nid] = [legal_name(f"{nid}_{name}", var_taken) for name in info.output_names]
+        elif len(srcs) == 1 and out_degree[in_edges[nid][0].src] == 1 and len(port_vars[in_edges[nid][0].src]) == 1:
+            port_vars[nid] = [srcs[0]]  # the only consumer of a single output reuses its variable
         else:
-            var = legal_name(nid, var_taken)
-        vars_[nid] = var
+            port_vars[nid] = [legal_name(nid, var_taken)]
+        vars_[nid] = port_vars[nid][0]
         if spec.module:
             attr = legal_name(nid, attr_taken)
             attrs[nid] = attr
@@ -172,8 +181,9 @@ def generate(graph: Graph, result: InferenceResult | None = None, class_name: st
         else:
             assert spec.functional is not None
             expr = _call(spec.functional, [srcs[0]], spec, p, spec.functional_args)
-        shape = fmt_shape(info.output_shape or ())
-        fwd_lines.append((nid, f"{var} = {expr}  # {shape}"))
+        target = spec.unpack_target(port_vars[nid]) if many else vars_[nid]
+        shape = ", ".join(fmt_shape(o) for o in info.output_shapes)
+        fwd_lines.append((nid, f"{target} = {expr}  # {shape}"))
 
     in_info = result.nodes[result.input_id]
     out_info = result.nodes[result.output_id]
@@ -221,4 +231,4 @@ def generate(graph: Graph, result: InferenceResult | None = None, class_name: st
     put(None, "    print(model)")
     put(None, f"    out = model(torch.zeros(1, *{class_name}.input_shape))")
     put(None, '    print("output shape:", tuple(out.shape))')
-    return GeneratedCode("\n".join(lines) + "\n", class_name, node_lines, attrs, vars_)
+    return GeneratedCode("\n".join(lines) + "\n", class_name, node_lines, attrs, vars_, port_vars)

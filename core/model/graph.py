@@ -7,7 +7,6 @@ commands.
 
 from __future__ import annotations
 
-import keyword
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from netbuilder.core.errors import UserError
 from netbuilder.core.events import Signal
 from netbuilder.core.model.layers import AUTO, LayerSpec, ParamError, get_spec
 
-ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+MAX_ID = 64
 
 
 class GraphError(UserError, ValueError):
@@ -42,11 +41,12 @@ class Node:
 
 @dataclass(frozen=True)
 class Edge:
-    """Output of ``src`` feeding input slot ``port`` of ``dst``."""
+    """Output port ``src_port`` of ``src`` feeding input slot ``port`` of ``dst``."""
 
     src: str
     dst: str
     port: int = 0
+    src_port: int = 0
 
 
 class GraphEvents:
@@ -64,15 +64,33 @@ class GraphEvents:
         self.changed = Signal("changed")  # () after any structural or parameter change
 
 
+def suggest_id(node_id: str) -> str:
+    """A legal id close to ``node_id`` (proposed when one is refused)."""
+    text = "".join(c if c.isprintable() else "_" for c in node_id)
+    return text.strip()[:MAX_ID].strip() or "node"
+
+
 def check_id(node_id: object) -> None:
-    """Raise :class:`GraphError` unless ``node_id`` is a legal identifier-like id."""
-    if (not isinstance(node_id, str) or not ID_RE.match(node_id) or keyword.iskeyword(node_id)
-            or node_id.startswith("__")):
-        raise GraphError(
-            f"id {node_id!r} is not allowed: use letters, digits and underscores, starting with a letter "
-            "(at most 64 characters, not a Python keyword, not starting with '__')",
-            node=node_id if isinstance(node_id, str) else None, field="id",
-        )
+    """Raise :class:`GraphError` unless ``node_id`` is a legal id.
+
+    An id is any text of 1 to 64 printable characters without leading or trailing spaces, so ids
+    such as ``in``, ``class``, ``input-1`` or ``conv 1`` are fine: code generation derives a legal
+    Python name from each (``in_``, ``input_1``). The message names the rule that failed and
+    proposes a legal id."""
+    if not isinstance(node_id, str):
+        raise GraphError(f"id {node_id!r} is not allowed: an id must be text", field="id")
+    rule = None
+    if not node_id.strip():
+        rule = "an id must not be empty or only spaces"
+    elif len(node_id) > MAX_ID:
+        rule = f"an id has at most {MAX_ID} characters, this one has {len(node_id)}"
+    elif not node_id.isprintable():
+        rule = "an id must not contain control characters (tabs, new lines)"
+    elif node_id != node_id.strip():
+        rule = "an id must not start or end with a space"
+    if rule is not None:
+        raise GraphError(f"id {node_id!r} is not allowed: {rule}; use {suggest_id(node_id)!r}",
+                         node=node_id, field="id")
 
 
 def validate_params(node_id: str, type_name: str, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -199,7 +217,7 @@ class Graph:
         """Re-insert a node (and edges) removed earlier, as undo does."""
         self.add_node(node.type, node.id, node.params, node.position)
         for e in edges:
-            self.connect(e.src, e.dst, e.port, check_cycle=False)
+            self.connect(e.src, e.dst, e.port, check_cycle=False, src_port=e.src_port)
 
     def remove_node(self, node_id: str) -> tuple[Node, list[Edge]]:
         """Remove a node and its edges; returns both so that undo can restore them."""
@@ -213,13 +231,21 @@ class Graph:
         self.events.changed.emit()
         return node, removed
 
-    def connect(self, src: str, dst: str, port: int | None = None, check_cycle: bool = True) -> Edge:
-        """Connect ``src``'s output to input ``port`` of ``dst`` (the first free one if None).
+    def connect(
+        self, src: str, dst: str, port: int | None = None, check_cycle: bool = True, src_port: int = 0,
+    ) -> Edge:
+        """Connect output ``src_port`` of ``src`` to input ``port`` of ``dst`` (the first free one if
+        None).
 
-        Refuses unknown nodes, an Input as target, a full or taken port and, with ``check_cycle``,
-        an edge that would close a cycle."""
+        Refuses unknown nodes, an output port the source does not have, an Input as target, a full
+        or taken port and, with ``check_cycle``, an edge that would close a cycle."""
         s, d = self.node(src), self.node(dst)
         spec = d.spec
+        if src_port:
+            # a count known only after inference (Split) is checked there
+            names = s.spec.output_names(s.spec.full_params(s.params))
+            if src_port < 0 or (names and src_port >= len(names)):
+                raise GraphError(f"{s.type} '{src}' has no output port {src_port}", src, "src_port")
         if spec.max_inputs == 0:
             raise GraphError(f"{d.type} '{dst}' takes no inputs; connect it to the next layer instead", dst)
         if check_cycle and self.would_create_cycle(src, dst):
@@ -236,7 +262,7 @@ class Graph:
             raise GraphError(f"{d.type} '{dst}' has no input port {port}", dst, "port")
         if any(e.dst == dst and e.port == port for e in self._edges):
             raise GraphError(f"input {port} of {d.type} '{dst}' is already connected; disconnect it first", dst)
-        edge = Edge(src, dst, port)
+        edge = Edge(src, dst, port, src_port)
         self._edges.append(edge)
         self.events.edge_added.emit(edge)
         self.events.changed.emit()
@@ -288,7 +314,8 @@ class Graph:
         self._nodes = {(new if k == old else k): v for k, v in self._nodes.items()}
         node.id = new
         self._edges = [
-            Edge(new if e.src == old else e.src, new if e.dst == old else e.dst, e.port) for e in self._edges
+            Edge(new if e.src == old else e.src, new if e.dst == old else e.dst, e.port, e.src_port)
+            for e in self._edges
         ]
         self.events.node_renamed.emit(old, new)
         self.events.changed.emit()

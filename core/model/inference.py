@@ -29,12 +29,15 @@ class NodeError:
 @dataclass
 class NodeInfo:
     """What inference found for one node. ``output_shape`` is None when the node or something
-    upstream has an error (then ``error`` is set for the node at fault only)."""
+    upstream has an error (then ``error`` is set for the node at fault only). ``output_shapes``
+    holds one shape per output port (``output_shape`` is port 0's), named by ``output_names``."""
 
     id: str
     type: str
     input_shapes: list[Shape] = field(default_factory=list)
     output_shape: Shape | None = None
+    output_shapes: list[Shape] = field(default_factory=list)
+    output_names: tuple[str, ...] = ("output",)
     params: int = 0
     macs: int = 0
     resolved: dict[str, Any] = field(default_factory=dict)
@@ -67,9 +70,11 @@ class InferenceResult:
         return sum(i.macs for i in self.nodes.values())
 
     def edge_shape(self, edge: Edge) -> Shape | None:
-        """The tensor shape carried by ``edge`` (its source's output), or None."""
+        """The tensor shape carried by ``edge`` (its source's output port), or None."""
         info = self.nodes.get(edge.src)
-        return info.output_shape if info else None
+        if info is None or edge.src_port >= len(info.output_shapes):
+            return None
+        return info.output_shapes[edge.src_port]
 
     def errors_for(self, node_id: str) -> list[str]:
         """Messages concerning ``node_id``."""
@@ -179,11 +184,16 @@ def infer(graph: Graph) -> InferenceResult:
         in_shapes: list[Shape] = []
         blocked = False
         for e in ins[nid]:
-            src = infos[e.src].output_shape
-            if src is None:
+            src_info = infos[e.src]
+            if src_info.output_shape is None:
                 blocked = True
                 break
-            in_shapes.append(src)
+            if e.src_port >= len(src_info.output_shapes):
+                fail(nid, f"{_label(graph, nid)} is connected to output {e.src_port} of {_label(graph, e.src)}, "
+                     f"which has {len(src_info.output_shapes)} output(s); reconnect it to one of them")
+                blocked = True
+                break
+            in_shapes.append(src_info.output_shapes[e.src_port])
         if blocked or (info.error and not nspec.is_input):
             continue
         info.input_shapes = in_shapes
@@ -194,13 +204,22 @@ def infer(graph: Graph) -> InferenceResult:
         info.resolved = resolved
         try:
             out = nspec.shape_fn(resolved, in_shapes, [notes.get(e.src) for e in ins[nid]])
+            shapes = [tuple(int(d) for d in o) for o in out] if isinstance(out, list) else [tuple(int(d) for d in out)]
+            info.output_names = nspec.output_names(resolved, len(shapes))
+            if len(shapes) != len(info.output_names):
+                raise AssertionError(f"the shape rule gave {len(shapes)} shapes for {len(info.output_names)} outputs")
         except ShapeError as ex:
             fail(nid, f"{_label(graph, nid)} {ex}")
             continue
         except Exception as ex:  # a bug in a shape rule must not take the editor down
             fail(nid, f"{_label(graph, nid)} could not be checked ({type(ex).__name__}: {ex})")
             continue
-        info.output_shape = tuple(int(d) for d in out)
+        if nid == output_id and len(shapes) > 1:
+            fail(nid, f"{_label(graph, nid)} ends the network but has {len(shapes)} outputs "
+                 f"({', '.join(info.output_names)}); a network ends in one tensor — connect the outputs onward")
+            continue
+        info.output_shapes = shapes
+        info.output_shape = shapes[0]
         info.params = nspec.param_count(resolved, in_shapes, info.output_shape)
         info.macs = nspec.macs(resolved, in_shapes, info.output_shape)
         if nspec.flattens or (len(in_shapes) == 1 and len(in_shapes[0]) > len(info.output_shape)):

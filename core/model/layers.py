@@ -35,6 +35,7 @@ CATEGORIES = (
     "Activation",
     "Normalization/Regularization",
     "Merge",
+    "Tensor operations",
 )
 
 
@@ -166,7 +167,12 @@ class ParamSpec:
 
 
 Counter = Callable[[Mapping[str, Any], Sequence[Shape], Shape], int]
-ShapeFn = Callable[[Mapping[str, Any], Sequence[Shape], Sequence[str | None]], Shape]
+# A shape rule returns the output's shape, or a list with one shape per output port for a layer
+# with several outputs (:attr:`LayerSpec.outputs`).
+ShapeFn = Callable[[Mapping[str, Any], Sequence[Shape], Sequence[str | None]], "Shape | list[Shape]"]
+# How a call's result holds the output ports: port numbers nested as the result is (``(0, (1, 2))``
+# for ``out, (h, c) = self.lstm(x)``); ``None`` is a flat tuple of every port in order.
+Nesting = tuple["int | Nesting", ...]
 
 
 def _zero(p: Mapping[str, Any], ins: Sequence[Shape], out: Shape) -> int:
@@ -197,13 +203,15 @@ class ImportCall:
     (``isinstance(v, int)``). ``input_shapes`` are the batched shapes of the tensor inputs (None
     for an input that is not a network tensor) and ``output_shape`` the traced result's. A check
     sets ``passthrough`` when the call does nothing here (``F.dropout(x, training=False)``): its
-    input's value passes on and no node is made."""
+    input's value passes on and no node is made. A call whose result is a tuple of tensors has
+    ``output_shape`` None and ``output_shapes`` the pieces' shapes, flattened in order."""
 
     args: dict[str, Any]
     input_shapes: list[tuple[int, ...] | None]
     output_shape: tuple[int, ...] | None
     from_module: bool = False
     passthrough: bool = False
+    output_shapes: list[tuple[int, ...]] | None = None
 
 
 # Refines an ImportCall in place; returns why it cannot be this layer, completing a sentence that
@@ -245,6 +253,13 @@ class LayerSpec:
     ``import_check`` refines or refuses what was read (module or call); ``base_id`` names imported
     nodes that have no attribute name (default: the type name in lower case).
 
+    Outputs: ``outputs`` names the output ports, computes them from the parameters (Chunk has
+    ``chunks`` ports), or is None for one numbered port per shape the rule returns (Split's count
+    depends on the input). Any value but the default ``("output",)`` means the call returns a tuple:
+    ``shape_fn`` then returns one shape per port, and the tuple is nested as ``nesting`` says
+    (:data:`Nesting`; flat when None). Edges name the source port
+    (:attr:`netbuilder.core.model.graph.Edge.src_port`); ``docs/adding-a-layer.md`` has an example.
+
     Meaning, for the rest of core: ``output`` says what the layer's values mean when it ends a
     network, ``"probabilities"`` (softmax) or ``"log_probabilities"`` (log-softmax), and the trainer
     checks the loss against it; ``flattens`` marks a layer whose output is its input laid out flat
@@ -279,6 +294,8 @@ class LayerSpec:
     flattens: bool = False
     zeroes_negatives: bool = False
     explain_as: str | None = None
+    outputs: tuple[str, ...] | Callable[[Mapping[str, Any]], tuple[str, ...]] | None = ("output",)
+    nesting: Nesting | None = None
 
     def param(self, name: str) -> ParamSpec:
         """The spec of parameter ``name``; KeyError if unknown."""
@@ -304,6 +321,46 @@ class LayerSpec:
             if p.inferred and out.get(p.name) == AUTO:
                 out[p.name] = p.inferred.compute(input_shape) if input_shape else 0
         return out
+
+    @property
+    def returns_tuple(self) -> bool:
+        """True when the layer's call returns a tuple, one value per output port (even one port:
+        ``torch.chunk(x, 1)`` is a 1-tuple)."""
+        return self.outputs != ("output",) or self.nesting is not None
+
+    def output_names(self, params: Mapping[str, Any], count: int | None = None) -> tuple[str, ...]:
+        """The output ports' names, port 0 first, for these (full or resolved) parameters. A spec
+        with ``outputs=None`` has one numbered port per shape its rule gives: ``count`` of them
+        (inference passes it; without it the count is unknown and ``()`` is returned)."""
+        if self.outputs is None:
+            return tuple(str(i) for i in range(count or 0))
+        return self.outputs(params) if callable(self.outputs) else self.outputs
+
+    def unpack_target(self, names: Sequence[str]) -> str:
+        """The assignment target that unpacks the call's result into one variable per port:
+        ``a, b`` for a chunk, ``a,`` for a 1-tuple, ``out, (h, c)`` for an LSTM."""
+        def text(n: Nesting) -> str:
+            parts = [names[i] if isinstance(i, int) else f"({text(i)})" for i in n]
+            return ", ".join(parts) + ("," if len(parts) == 1 else "")
+        return text(self.nesting or tuple(range(len(names))))
+
+    def port_values(self, result: Any) -> list[Any]:
+        """The call's ``result`` as one value per output port, in port order (a layer that does not
+        return a tuple has its result as port 0)."""
+        if not self.returns_tuple:
+            return [result]
+        if self.nesting is None:
+            return list(result)
+        ports: dict[int, Any] = {}
+
+        def walk(n: Nesting, value: Any) -> None:
+            for i, v in zip(n, value, strict=True):
+                if isinstance(i, int):
+                    ports[i] = v
+                else:
+                    walk(i, v)
+        walk(self.nesting, result)
+        return [ports[i] for i in sorted(ports)]
 
     @property
     def is_input(self) -> bool:
@@ -375,4 +432,5 @@ def by_category() -> dict[str, list[LayerSpec]]:
 
 # The built-in types register themselves on import; they need the classes above, hence the end.
 from netbuilder.core.model import builtin_layers as _builtin_layers  # noqa: E402,F401
+from netbuilder.core.model import builtin_split as _builtin_split  # noqa: E402,F401
 from netbuilder.core.model import builtin_tensor_ops as _builtin_tensor_ops  # noqa: E402,F401

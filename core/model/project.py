@@ -22,11 +22,21 @@ from netbuilder.core.model.layers import REGISTRY
 from netbuilder.resources import resources_dir
 
 FORMAT = "netbuilder-project"
-VERSION = 1
+VERSION = 2
 MAX_BYTES = 20_000_000
 
+
+def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 adds ``src_port`` to edges (layers with several outputs); in version 1 every layer
+    had one output, so every edge leaves port 0. Malformed edges are left for validation to report."""
+    edges = data.get("edges")
+    if isinstance(edges, list):
+        data["edges"] = [{**e, "src_port": 0} if isinstance(e, dict) else e for e in edges]
+    return data
+
+
 # MIGRATIONS[v] turns a version-v dict into a version-(v+1) dict. Loading applies them in order.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
 
 
 class ProjectError(UserError, ValueError):
@@ -57,7 +67,9 @@ def to_dict(graph: Graph, training: dict[str, Any] | None = None) -> dict[str, A
             for n in graph.nodes
         ],
         "edges": [
-            {"src": e.src, "dst": e.dst, **({"port": e.port} if e.port else {})} for e in graph.edges
+            {"src": e.src, **({"src_port": e.src_port} if e.src_port else {}), "dst": e.dst,
+             **({"port": e.port} if e.port else {})}
+            for e in graph.edges
         ],
     }
     if training:
@@ -149,7 +161,7 @@ def from_dict(data: Any) -> Project:
     for i, raw in enumerate(edges):
         if not isinstance(raw, dict):
             raise ProjectError(f"edge {i} must be an object with 'src' and 'dst'", field=f"edges[{i}]")
-        src, dst, port = raw.get("src"), raw.get("dst"), raw.get("port", 0)
+        src, dst, port, src_port = raw.get("src"), raw.get("dst"), raw.get("port", 0), raw.get("src_port", 0)
         for end, value in (("src", src), ("dst", dst)):
             if not isinstance(value, str) or value not in graph:
                 raise ProjectError(
@@ -159,8 +171,11 @@ def from_dict(data: Any) -> Project:
         assert isinstance(src, str) and isinstance(dst, str)
         if not isinstance(port, int) or isinstance(port, bool) or port < 0:
             raise ProjectError(f"edge {i}: 'port' must be a non-negative integer", node=dst, field=f"edges[{i}].port")
+        if not isinstance(src_port, int) or isinstance(src_port, bool) or src_port < 0:
+            raise ProjectError(f"edge {i}: 'src_port' must be a non-negative integer", node=src,
+                               field=f"edges[{i}].src_port")
         try:
-            graph.connect(src, dst, port, check_cycle=False)  # cycles are reported by inference
+            graph.connect(src, dst, port, check_cycle=False, src_port=src_port)  # cycles: inference reports them
         except GraphError as e:
             raise ProjectError(f"edge {i}: {e}", node=dst, field=f"edges[{i}]") from None
     training = data.get("training", {})

@@ -120,17 +120,20 @@ class RemoveNodes(Command):
         for node in self.removed:
             self.graph.add_node(node.type, node.id, node.params, node.position)
         for e in self.edges:
-            self.graph.connect(e.src, e.dst, e.port, check_cycle=False)
+            self.graph.connect(e.src, e.dst, e.port, check_cycle=False, src_port=e.src_port)
 
 
 class Connect(Command):
-    def __init__(self, doc: Document, src: str, dst: str, port: int | None = None) -> None:
+    """Connect output ``src_port`` of ``src`` (a Chunk's second piece, an LSTM's ``h``) to input
+    ``port`` of ``dst`` (the first free one if None)."""
+
+    def __init__(self, doc: Document, src: str, dst: str, port: int | None = None, src_port: int = 0) -> None:
         super().__init__(doc, f"Connect {src} → {dst}")
-        self.src, self.dst, self.port = src, dst, port
+        self.src, self.dst, self.port, self.src_port = src, dst, port, src_port
         self.edge: Edge | None = None
 
     def apply(self) -> None:
-        self.edge = self.graph.connect(self.src, self.dst, self.port)
+        self.edge = self.graph.connect(self.src, self.dst, self.port, src_port=self.src_port)
         self.port = self.edge.port
 
     def revert(self) -> None:
@@ -155,7 +158,7 @@ class Disconnect(Command):
 
     def revert(self) -> None:
         for e in self.edges:
-            self.graph.connect(e.src, e.dst, e.port, check_cycle=False)
+            self.graph.connect(e.src, e.dst, e.port, check_cycle=False, src_port=e.src_port)
 
 
 class MoveNodes(Command):
@@ -245,7 +248,7 @@ class AddFragment(Command):
                 g.add_node(n.type, self.mapping[n.id], n.params, pos)
                 added.append(self.mapping[n.id])
             for e in self.fragment.edges:
-                g.connect(self.mapping[e.src], self.mapping[e.dst], e.port, check_cycle=False)
+                g.connect(self.mapping[e.src], self.mapping[e.dst], e.port, check_cycle=False, src_port=e.src_port)
         except GraphError:
             for nid in reversed(added):
                 g.remove_node(nid)
@@ -268,7 +271,7 @@ def fragment_of(graph: Graph, ids: Iterable[str]) -> Graph:
         frag.add_node(n.type, n.id, n.params, n.position)
     for e in graph.edges:
         if e.src in frag and e.dst in frag:
-            frag.connect(e.src, e.dst, e.port, check_cycle=False)
+            frag.connect(e.src, e.dst, e.port, check_cycle=False, src_port=e.src_port)
     return frag
 
 

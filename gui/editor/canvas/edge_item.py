@@ -126,7 +126,7 @@ class EdgeItem(QGraphicsPathItem):
     def update_path(self) -> None:
         port = self.dst.in_port(self.edge.port)
         b = port.scenePos() if port is not None else self.dst.mapToScene(QPointF(0, HEADER + 20))
-        out = self.src.out_port
+        out = self.src.out_port_at(self.edge.src_port)
         a = out.scenePos() if out is not None else self.src.mapToScene(QPointF(WIDTH, HEADER + 20))
         src_rect = self.src.sceneBoundingRect()
         dst_rect = self.dst.sceneBoundingRect()
@@ -140,7 +140,10 @@ class EdgeItem(QGraphicsPathItem):
         self.shape_text, self.error = shape_text, error
         self.unknown = shape_text == "?"
         self.label.set_text(shape_text, error is not None)
-        tip = f"{self.edge.src} → {self.edge.dst}" + (f" (input {self.edge.port})" if self.edge.port else "")
+        names = self.src.out_names
+        src = f"{self.edge.src}.{names[self.edge.src_port]}" if len(names) > 1 and self.edge.src_port < len(names) \
+            else self.edge.src
+        tip = f"{src} → {self.edge.dst}" + (f" (input {self.edge.port})" if self.edge.port else "")
         tip += f"<br>tensor {shape_text}"
         if error:
             tip += f"<br><span style='color:{theme.current().error}'><b>Error:</b> {error}</span>"

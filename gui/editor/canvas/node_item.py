@@ -6,8 +6,6 @@ core node and the latest inference result; it never looks at the type name.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from netbuilder.core.model.graph import Node
 from netbuilder.core.model.inference import NodeInfo
 from netbuilder.core.model.layers import LayerSpec, get_spec
@@ -16,9 +14,6 @@ from netbuilder.gui.editor.canvas.port_item import PortItem
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem, QStyle, QStyleOptionGraphicsItem, QWidget
-
-if TYPE_CHECKING:
-    pass
 
 WIDTH = 184.0
 HEADER = 26.0
@@ -52,7 +47,8 @@ class NodeItem(QGraphicsItem):
         self.error: str | None = None
         self.tint: QColor | None = None
         self.in_ports: list[PortItem] = []
-        self.out_port: PortItem | None = None
+        self.out_ports: list[PortItem] = []
+        self.out_names: tuple[str, ...] = ()
         self.height = MIN_HEIGHT
         self.setFlags(
             QGraphicsItem.GraphicsItemFlag.ItemIsMovable
@@ -64,14 +60,17 @@ class NodeItem(QGraphicsItem):
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         if self.spec.max_inputs != 0:
             self.set_input_count(max(1, self.spec.min_inputs))
-        self.out_port = PortItem(self, "out")
-        self._layout_ports()
+        names = self.spec.output_names(self.spec.full_params(node.params)) if self.spec.outputs is not None else ()
+        self.set_output_names(names or ("output",))
         self.setPos(QPointF(*node.position))
         self.update_from(node, None)
 
     # --- content ------------------------------------------------------------------------------
     def update_from(self, node: Node, info: NodeInfo | None) -> None:
-        """Refresh the texts from the core node and its inference info; repaint only on change."""
+        """Refresh the texts and output ports from the core node and its inference info; repaint
+        only on change."""
+        if info is not None and info.output_shapes:
+            self.set_output_names(info.output_names)
         params = info.resolved if info is not None and info.resolved else self.spec.full_params(node.params)
         try:
             summary = self.spec.summary(params)
@@ -114,17 +113,47 @@ class NodeItem(QGraphicsItem):
                 port.scene().removeItem(port)
         while len(self.in_ports) < n:
             self.in_ports.append(PortItem(self, "in", len(self.in_ports)))
+        self._resize()
+
+    def set_output_names(self, names: tuple[str, ...]) -> None:
+        """Show one output port per name (labelled when there are several: Chunk's pieces, an
+        LSTM's output, h and c)."""
+        if names == self.out_names:
+            return
+        self.out_names = names
+        while len(self.out_ports) > len(names):
+            port = self.out_ports.pop()
+            port.setParentItem(None)  # type: ignore[arg-type]  # detaches; the stubs omit None
+            if port.scene() is not None:
+                port.scene().removeItem(port)
+        while len(self.out_ports) < len(names):
+            self.out_ports.append(PortItem(self, "out", len(self.out_ports)))
+        for port, name in zip(self.out_ports, names, strict=True):
+            port.set_label(name if len(names) > 1 else "")
+        self._resize()
+
+    def _resize(self) -> None:
         self.prepareGeometryChange()
-        self.height = max(MIN_HEIGHT, HEADER + 14 + PORT_GAP * n)
+        self.height = max(MIN_HEIGHT, HEADER + 14 + PORT_GAP * max(len(self.in_ports), len(self.out_ports)))
         self._layout_ports()
+        self.update()
+
+    @property
+    def out_port(self) -> PortItem | None:
+        """Output port 0 (the only one of most layers)."""
+        return self.out_ports[0] if self.out_ports else None
+
+    def out_port_at(self, index: int) -> PortItem | None:
+        """Output port ``index``; port 0 when there is no such port (yet: a count known only after
+        inference)."""
+        return self.out_ports[index] if 0 <= index < len(self.out_ports) else self.out_port
 
     def _layout_ports(self) -> None:
-        n = len(self.in_ports)
         body_mid = HEADER + (self.height - HEADER) / 2
-        for i, port in enumerate(self.in_ports):
-            port.setPos(0, body_mid + (i - (n - 1) / 2) * PORT_GAP)
-        if self.out_port is not None:
-            self.out_port.setPos(WIDTH, body_mid)
+        for ports, x in ((self.in_ports, 0.0), (self.out_ports, WIDTH)):
+            n = len(ports)
+            for i, port in enumerate(ports):
+                port.setPos(x, body_mid + (i - (n - 1) / 2) * PORT_GAP)
 
     def in_port(self, index: int) -> PortItem | None:
         return self.in_ports[index] if 0 <= index < len(self.in_ports) else None

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, cast
 
 from netbuilder.gui import theme
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QPainter, QPen
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPen
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsSceneHoverEvent,
@@ -20,10 +20,12 @@ if TYPE_CHECKING:
     from netbuilder.gui.editor.canvas.scene import GraphScene
 
 RADIUS = 6.0
+LABEL_W = 44.0  # room for an output port's name
 
 
 class PortItem(QGraphicsItem):
-    """A port of a node: ``kind`` is ``"in"`` (with an input ``index``) or ``"out"``."""
+    """A port of a node: ``kind`` is ``"in"`` or ``"out"``, ``index`` its input or output port
+    number; an output of a layer with several has a ``label`` (its name) drawn inside the card."""
 
     def __init__(self, node: NodeItem, kind: str, index: int = 0) -> None:
         super().__init__(node)
@@ -31,6 +33,7 @@ class PortItem(QGraphicsItem):
         self.kind = kind
         self.index = index
         self.connected = False
+        self.label = ""
         self._hover = False
         self.setAcceptHoverEvents(True)
         self.setCursor(Qt.CursorShape.CrossCursor)
@@ -40,8 +43,17 @@ class PortItem(QGraphicsItem):
     def node_id(self) -> str:
         return self.node.node_id
 
+    def set_label(self, label: str) -> None:
+        if label != self.label:
+            self.prepareGeometryChange()
+            self.label = label
+            self.setToolTip(f"output {label}" if label else "")
+            self.update()
+
     def boundingRect(self) -> QRectF:
         r = RADIUS + 4  # a larger hit area than what is drawn
+        if self.label:  # the name sits left of the port, inside the card
+            return QRectF(-r - LABEL_W, -r, 2 * r + LABEL_W, 2 * r)
         return QRectF(-r, -r, 2 * r, 2 * r)
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
@@ -52,6 +64,14 @@ class PortItem(QGraphicsItem):
         painter.setPen(QPen(color.darker(120) if not t.dark else color.lighter(130), 1.6))
         painter.setBrush(QBrush(color if self.connected or self._hover else QColor(t.node_body)))
         painter.drawEllipse(QPointF(0, 0), r, r)
+        if self.label:
+            font = QFont()
+            font.setPointSizeF(7.5)
+            painter.setFont(font)
+            painter.setPen(QColor(t.subtext))
+            text = QFontMetricsF(font).elidedText(self.label, Qt.TextElideMode.ElideLeft, LABEL_W - 4)
+            painter.drawText(QRectF(-RADIUS - LABEL_W, -RADIUS - 2, LABEL_W, 2 * RADIUS + 4),
+                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, text)
 
     def hoverEnterEvent(self, event: QGraphicsSceneHoverEvent) -> None:
         self._hover = True

@@ -174,8 +174,9 @@ class GraphScene(QGraphicsScene):
         taken = {e.port for e in ins}
         for p in item.in_ports:
             p.set_connected(p.index in taken)
-        if item.out_port is not None:
-            item.out_port.set_connected(bool(g.out_edges(item.node_id)))
+        used_out = {e.src_port for e in g.out_edges(item.node_id)}
+        for p in item.out_ports:
+            p.set_connected(p.index in used_out)
         for e in self.edges.values():
             if e.dst is item or e.src is item:
                 e.update_path()
@@ -194,7 +195,8 @@ class GraphScene(QGraphicsScene):
         for edge, e_item in list(self.edges.items()):
             if old in (edge.src, edge.dst):
                 del self.edges[edge]
-                new_edge = Edge(new if edge.src == old else edge.src, new if edge.dst == old else edge.dst, edge.port)
+                new_edge = Edge(new if edge.src == old else edge.src, new if edge.dst == old else edge.dst, edge.port,
+                                edge.src_port)
                 e_item.edge = new_edge
                 self.edges[new_edge] = e_item
         item.setToolTip(item._tooltip())
@@ -217,7 +219,10 @@ class GraphScene(QGraphicsScene):
         g = self.doc.graph
         for nid, item in self.nodes.items():
             if nid in g:
+                ports = len(item.out_ports)
                 item.update_from(g.node(nid), result.nodes.get(nid))
+                if len(item.out_ports) != ports:  # a Split's pieces follow its input
+                    self._update_ports(item)
         for edge, e_item in self.edges.items():
             shape = result.edge_shape(edge)
             text = fmt_shape(shape) if shape is not None else "?"
@@ -310,7 +315,7 @@ class GraphScene(QGraphicsScene):
         node, port = target
         if start.kind == "out":
             idx = port.index if port is not None and port.kind == "in" else None
-            src, dst = start.node_id, node.node_id
+            src, dst, src_port = start.node_id, node.node_id, start.index
             if port is not None and port.kind == "out":
                 self.message.emit(f"Connect an output to an input: drop on the left side of '{dst}'", True)
                 return False
@@ -320,8 +325,9 @@ class GraphScene(QGraphicsScene):
                                   True)
                 return False
             src, dst, idx = node.node_id, start.node_id, start.index
+            src_port = port.index if port is not None else 0
         try:
-            commands.execute(self.doc, commands.Connect(self.doc, src, dst, idx))
+            commands.execute(self.doc, commands.Connect(self.doc, src, dst, idx, src_port))
         except GraphError as e:
             self.message.emit(str(e), True)
             return False
@@ -339,7 +345,7 @@ class GraphScene(QGraphicsScene):
         for node in self.nodes.values():
             if node is exclude:
                 continue
-            for p in [*node.in_ports, *( [node.out_port] if node.out_port else [])]:
+            for p in [*node.in_ports, *node.out_ports]:
                 d = (p.scenePos() - pos).manhattanLength()
                 if d < best_d:
                     best, best_d = p, d
