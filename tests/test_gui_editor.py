@@ -16,6 +16,7 @@ from netbuilder.core.model.graph import Edge
 from netbuilder.core.model.inference import infer
 from netbuilder.core.model.project import load_preset, presets_dir
 from netbuilder.core.model.shapes import fmt_shape
+from netbuilder.gui import theme
 from PySide6.QtCore import QPointF
 from PySide6.QtWidgets import QApplication
 
@@ -154,7 +155,7 @@ def test_shape_error_badge_and_fix_in_inspector(win):
     assert "conv2" in item.toolTip() and "Error" in item.toolTip()
     edge = win.scene.edge_item(Edge("pool1", "conv2"))
     assert edge.error == item.error
-    assert edge.pen().color().name() == "#d6312b"  # the theme's error red
+    assert edge.pen().color().name() == theme.current().error  # the theme's error red
     assert "conv2" in win.statusBar().currentMessage()
     assert win.error_button.isVisible() and "1 error" in win.error_button.text()
     assert win.inspector.node_error.isVisible() and "conv2" in win.inspector.node_error.text()
@@ -498,7 +499,6 @@ def test_painting_many_times_does_not_crash(win):
 def test_a_deleted_window_leaves_no_theme_listeners(qtbot, cfg_dir):
     """Theme changes reach live views only: a window's scene and docks stop listening when it goes
     (what conftest's ``_dispose_windows`` relies on to keep later theme changes cheap)."""
-    from netbuilder.gui import theme
     from netbuilder.gui.editor.main_window import MainWindow
     from PySide6.QtCore import SIGNAL, QEvent
 

@@ -7,7 +7,8 @@ import pytest
 from netbuilder.core.model.graph import Graph
 from netbuilder.core.model.layers import REGISTRY, input_spec
 from netbuilder.gui.editor.document import Document
-from netbuilder.gui.editor.inspector import EDITORS, Inspector
+from netbuilder.gui.editor.inspector import Inspector
+from netbuilder.gui.editor.param_editors import EDITORS
 
 
 @pytest.mark.parametrize("type_name", sorted(REGISTRY))
