@@ -184,14 +184,59 @@ def test_every_registered_type_is_explained() -> None:
     for name, spec in REGISTRY.items():
         if spec.is_input:
             continue
-        for shape in ([4, 8, 8], [16]):  # an image, else flat features (Linear, BatchNorm1d)
+        for shape in ([4, 8, 8], [16], [2, 16]):  # an image, else flat features (Linear), else a signal (Conv1d)
             g = Graph()
             g.add_node("Input", "input", {"shape": shape})
             g.add_node(name, "n")
             for port in range(max(spec.min_inputs, 1)):
                 g.connect("input", "n", port)
+            ports = len(spec.output_names(spec.full_params({})))
+            if ports > 1:  # a network ends in one tensor: join a multi-output layer's pieces
+                g.add_node("Add", "join")
+                for src_port in range(ports):
+                    g.connect("n", "join", src_port=src_port)
             if infer(g).ok:
                 break
         e = explain(g).entry("n")
         assert e.error is None, (name, e.error)
         assert e.text.startswith(f"n — {name}") and "detailed description failed" not in " ".join(e.notes), name
+
+
+def _chain(shape: list[int], *layers: tuple[str, str, dict[str, object]]) -> Graph:
+    g = Graph()
+    g.add_node("Input", "input", {"shape": shape})
+    prev = "input"
+    for t, nid, params in layers:
+        g.add_node(t, nid, params)
+        g.connect(prev, nid)
+        prev = nid
+    return g
+
+
+def test_signal_layers_read_as_lengths() -> None:
+    ex = explain(_chain([4, 16], ("Conv1d", "c1", {"out_channels": 8, "kernel_size": 3, "padding": 1}),
+                        ("MaxPool1d", "p1", {"kernel_size": 2}), ("AdaptiveMaxPool1d", "gmp", {"output_size": 1})))
+    c1 = ex.entry("c1")
+    assert "3-long kernel" in c1.text and c1.arithmetic == "(16 + 2·1 − 3)/1 + 1 = 16"
+    assert c1.param_arithmetic == "8 × (4 × 3) + 8 = 104"
+    assert ex.entry("p1").text.startswith("p1 — MaxPool1d 2: keeps the largest of each 2-long block; N×8×16 → N×8×8")
+    assert "global max pooling" in ex.entry("gmp").text
+    assert "sequence of 4 steps × 16 features" in ex.entry("input").text
+
+
+def test_decoder_and_norm_layers_show_their_arithmetic() -> None:
+    ex = explain(_chain([4, 8, 8], ("Conv2d", "dw", {"out_channels": 4, "kernel_size": 3, "padding": 1, "groups": 4}),
+                        ("ConvTranspose2d", "up", {"out_channels": 6, "kernel_size": 2, "stride": 2}),
+                        ("Upsample", "us", {"scale_factor": 1.5, "mode": "bilinear"}),
+                        ("GroupNorm", "gn", {"num_groups": 3}), ("InstanceNorm2d", "inn", {"affine": True}),
+                        ("LayerNorm", "ln", {"normalized_shape": [24, 24], "bias": False}),
+                        ("Dropout2d", "d2", {"p": 0.2})))
+    assert "depthwise convolution" in ex.entry("dw").text
+    up = ex.entry("up")
+    assert up.arithmetic == "(8 − 1)·2 + (2 − 1) + 1 = 16" and up.param_arithmetic == "4 × (6 × 2 × 2) + 6 = 102"
+    assert ex.entry("us").arithmetic == "⌊16 × 1.5⌋ = 24"
+    assert ex.entry("gn").param_arithmetic == "2 × 6 = 12" and "3 groups of 2 channels" in ex.entry("gn").text
+    assert "each channel's 24×24 positions" in ex.entry("inn").text
+    assert ex.entry("ln").param_arithmetic == "1 × 576 = 576" and "learned scale per element" in ex.entry("ln").text
+    assert "zeroes each channel (a whole feature map)" in ex.entry("d2").text
+    assert not any("detailed description failed" in n for e in ex.entries for n in e.notes)

@@ -22,7 +22,9 @@ from netbuilder.core.model.layers import REGISTRY, LayerSpec, ParamError, ParamS
 from netbuilder.core.model.summary import summary_data, summary_table
 from netbuilder.core.model.torch_names import torch_function
 
-INPUT_SHAPES = ([4, 8, 8], [16])  # an image and a flat vector: the first the layer accepts is used
+# An image, a flat vector and a signal [C, L]: the defaults use the first the layer accepts; a changed
+# parameter the layer refuses there is tried on the others (PReLU's 2 slopes need 2 channels).
+INPUT_SHAPES = ([4, 8, 8], [16], [2, 16])
 
 
 def build(spec: LayerSpec, shape: list[int], params: dict[str, Any]) -> Graph:
@@ -36,6 +38,11 @@ def build(spec: LayerSpec, shape: list[int], params: dict[str, Any]) -> Graph:
     g.add_node(spec.type_name, nid, {**spec.defaults(), **params})
     for port in range(max(spec.min_inputs, 1)):
         g.connect(first.node_base_id, nid, port)
+    ports = infer(g).nodes[nid].output_names
+    if len(ports) > 1:  # a network ends in one tensor: join the pieces
+        g.add_node("Concat", "cat", {"dim": 1})
+        for k in range(len(ports)):
+            g.connect(nid, "cat", src_port=k)
     return g
 
 
@@ -76,12 +83,17 @@ def variants(spec: LayerSpec) -> list[tuple[str, Graph]]:
     for p in spec.params:
         if p.inferred:
             continue  # "auto" is the default; a hand-set value is what every export writes anyway
+        found = None
         for value in alternatives(p):
             if isinstance(value, float) and not math.isfinite(value):
                 continue
-            g = try_build(spec, shape, {p.name: value})
-            if valid(g) and g is not None:
-                out.append((f"{p.name}={value!r}", g))
+            for s in (shape, *(s for s in INPUT_SHAPES if s != shape)):
+                g = try_build(spec, s, {p.name: value})
+                if valid(g) and g is not None:
+                    found = (f"{p.name}={value!r}", g)
+                    break
+            if found:
+                out.append(found)
                 break
     return out
 

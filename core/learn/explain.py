@@ -123,6 +123,8 @@ def window_arithmetic(size: int, k: int, s: int, p: int, d: int = 1, ceil_mode: 
 
 def _window_lines(x: Shape, out: Shape, k: Any, s: Any, p: Any, d: Any, ceil_mode: bool) -> str:
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = pair(k), pair(s), pair(p), pair(d)
+    if len(x) == 2:  # a signal [C, L]: one length
+        return window_arithmetic(x[1], kh, sh, ph, dh, ceil_mode)
     hline = window_arithmetic(x[1], kh, sh, ph, dh, ceil_mode)
     wline = window_arithmetic(x[2], kw, sw, pw, dw, ceil_mode)
     if hline == wline:
@@ -162,6 +164,9 @@ def _input(c: _Ctx) -> Described:
         what = f"{_plural(s[0], 'channel')} of {s[1]}×{s[2]} pixels"
     elif len(s) == 1:
         what = f"a vector of {_plural(s[0], 'feature')}"
+    elif len(s) == 2:
+        what = (f"a signal of {_plural(s[0], 'channel')} × {s[1]} positions, or a sequence of {s[0]} steps × "
+                f"{s[1]} features")
     else:
         what = f"a {_dims(s)} tensor"
     return "", f"each sample is {_dims(s)} ({what}); a batch of N samples is {fmt_shape(s)}.", "", ""
@@ -170,14 +175,16 @@ def _input(c: _Ctx) -> Described:
 def _conv(c: _Ctx) -> Described:
     p, x, out = c.p, c.ins[0], c.out
     cin, cout, groups = int(p["in_channels"]), int(p["out_channels"]), int(p["groups"])
+    one_d = len(x) == 2  # Conv1d over [C, L]
     kh, kw = pair(p["kernel_size"])
     stride = pair(p["stride"])
     pad = p["padding"]
     dil = pair(p["dilation"])
-    bits = [f"{_plural(cin, 'input channel')} → {_plural(cout, 'output channel')}", f"{kh}×{kw} kernel",
+    kernel = f"{kh}-long" if one_d else f"{kh}×{kw}"
+    bits = [f"{_plural(cin, 'input channel')} → {_plural(cout, 'output channel')}", f"{kernel} kernel",
             f"stride {stride[0] if stride[0] == stride[1] else _hw(stride)}"]
     if pad == "same":
-        bits.append("padding 'same' (the output keeps the input's height and width)")
+        bits.append(f"padding 'same' (the output keeps the input's {'length' if one_d else 'height and width'})")
     elif pad == "valid" or pair(pad) == (0, 0):
         bits.append("no padding")
     else:
@@ -193,15 +200,18 @@ def _conv(c: _Ctx) -> Described:
     if groups > 1:
         body += (f"The channels are split into {groups} groups: each filter sees {per} of the {cin} input "
                  f"channels. ")
+    if groups == cin == cout:
+        body += "(groups = channels: a depthwise convolution, each filter sees only its own channel.) "
     body += (f"Each of the {cout} filters has {slices} (one per input channel{' of its group' if groups > 1 else ''})"
-             f" of {kh}×{kw} weights {'plus a bias' if bias else '(no bias)'}: {_n(c.info.params)} parameters. ")
+             f" of {kernel} weights {'plus a bias' if bias else '(no bias)'}: {_n(c.info.params)} parameters. ")
     pad_pair = (0, 0) if pad in ("same", "valid") else pair(pad)
     if pad == "same":
-        arith = f"padding 'same' keeps {x[1]}×{x[2]}"
+        arith = f"padding 'same' keeps {_dims(x[1:])}"
     else:
         arith = _window_lines(x, out, (kh, kw), stride, pad_pair, dil, False)
     body += f"Output {fmt_shape(out)}: {arith}."
-    parith = f"{cout} × ({per} × {kh} × {kw})" + (f" + {cout}" if bias else "") + f" = {_n(c.info.params)}"
+    sizes = f"{kh}" if one_d else f"{kh} × {kw}"
+    parith = f"{cout} × ({per} × {sizes})" + (f" + {cout}" if bias else "") + f" = {_n(c.info.params)}"
     return "", body, arith, parith
 
 
@@ -212,13 +222,15 @@ def _pool(verb_block: str, verb_window: str) -> Callable[[_Ctx], Described]:
         s = pair(p["stride"]) if p.get("stride") is not None else k
         pad = pair(p.get("padding", 0))
         d = pair(p.get("dilation", 1))
-        title = _hw(k) + ("" if s == k else f", stride {s[0] if s[0] == s[1] else _hw(s)}")
+        size = f"{k[0]}-long" if len(x) == 2 else _hw(k)  # a 1-d pool over [C, L]
+        title = (str(k[0]) if len(x) == 2 else _hw(k)) + (
+            "" if s == k else f", stride {s[0] if s[0] == s[1] else _hw(s)}")
         if s == k and d == (1, 1):
-            what = f"{verb_block} {_hw(k)} block"
+            what = f"{verb_block} {size} block"
         else:
-            step = _plural(s[0], "pixel") if s[0] == s[1] else f"{_hw(s)} pixels"
+            step = _plural(s[0], "position" if len(x) == 2 else "pixel") if s[0] == s[1] else f"{_hw(s)} pixels"
             overlap = " (the windows overlap)" if s[0] < k[0] or s[1] < k[1] else ""
-            what = f"{verb_window} {_hw(k)} window, moving {step} at a time{overlap}"
+            what = f"{verb_window} {size} window, moving {step} at a time{overlap}"
         if pad != (0, 0):
             what += f", with {pad[0] if pad[0] == pad[1] else _hw(pad)} padding"
         arith = _window_lines(x, c.out, k, s, pad, d, bool(p.get("ceil_mode", False)))
@@ -228,11 +240,50 @@ def _pool(verb_block: str, verb_window: str) -> Callable[[_Ctx], Described]:
 
 def _adaptive(c: _Ctx) -> Described:
     x, out = c.ins[0], c.out
-    arith = f"output_size {out[1]}×{out[2]} whatever the input's {x[1]}×{x[2]}"
-    body = (f"averages each channel's {x[1]}×{x[2]} map down to {out[1]}×{out[2]}"
-            + (" (one number per channel: global average pooling)" if out[1:] == (1, 1) else "")
+    size, got = _dims(out[1:]), (f"{x[1]}-long" if len(x) == 2 else _dims(x[1:]))
+    arith = f"output_size {size} whatever the input's {got}"
+    verb, kind = ("keeps the largest values of", "max") if "Max" in c.info.type else ("averages", "average")
+    body = (f"{verb} each channel's {got} {'signal' if len(x) == 2 else 'map'} down to {size}"
+            + (f" (one number per channel: global {kind} pooling)" if set(out[1:]) == {1} else "")
             + f"; {_io(c)}; {_no_params(c)}.")
-    return f"→ {out[1]}×{out[2]}", body, arith, ""
+    return f"→ {size}", body, arith, ""
+
+
+def _conv_transpose(c: _Ctx) -> Described:
+    p, x, out = c.p, c.ins[0], c.out
+    cin, cout, groups, bias = int(p["in_channels"]), int(p["out_channels"]), int(p["groups"]), bool(p["bias"])
+    (kh, kw), (sh, sw), (ph, pw) = pair(p["kernel_size"]), pair(p["stride"]), pair(p["padding"])
+    (oph, opw), (dh, dw) = pair(p["output_padding"]), pair(p["dilation"])
+
+    def side(n: int, k: int, s: int, pd: int, op: int, d: int) -> str:
+        text = f"({n} {MINUS} 1)·{s}" + (f" {MINUS} 2·{pd}" if pd else "")
+        text += f" + {d}·({k} {MINUS} 1)" if d != 1 else f" + ({k} {MINUS} 1)"
+        return text + (f" + {op}" if op else "") + f" + 1 = {(n - 1) * s - 2 * pd + d * (k - 1) + op + 1}"
+
+    hline, wline = side(x[1], kh, sh, ph, oph, dh), side(x[2], kw, sw, pw, opw, dw)
+    arith = hline if hline == wline else f"height {hline}, width {wline}"
+    per, step = cout // groups, sh if sh == sw else _hw((sh, sw))
+    body = (f"{_plural(cin, 'input channel')} → {_plural(cout, 'output channel')}, {kh}×{kw} kernel, stride "
+            f"{step}: each input pixel adds its value times a {kh}×{kw} filter per output "
+            f"channel{' of its group' if groups > 1 else ''} into the output, the stamps {step}"
+            f" apart, so the map grows. {cin} × ({per} × {kh} × {kw}) weights{f' + {cout} biases' if bias else ''} = "
+            f"{_n(c.info.params)} parameters. Output {fmt_shape(out)}: {arith}.")
+    parith = f"{cin} × ({per} × {kh} × {kw})" + (f" + {cout}" if bias else "") + f" = {_n(c.info.params)}"
+    return "", body, arith, parith
+
+
+def _upsample(c: _Ctx) -> Described:
+    x, out, p = c.ins[0], c.out, c.p
+    if p["size"] is not None:
+        arith = f"size {_dims(out[1:])}"
+    else:
+        sides = {f"⌊{n} × {float(p['scale_factor']):g}⌋ = {m}": None for n, m in zip(x[1:], out[1:], strict=True)}
+        arith = ", ".join(sides)  # one line when the sides are equal
+    how = ("repeating the nearest value" if p["mode"] == "nearest"
+           else "interpolating between the 4 nearest pixels" + (" (corners aligned)" if p["align_corners"] else ""))
+    body = (f"resizes each channel from {_dims(x[1:])} to {_dims(out[1:])} ({arith}) by {how}; {_io(c)}; "
+            f"{_no_params(c)}.")
+    return f"→ {_dims(out[1:])}", body, arith, ""
 
 
 def _linear(c: _Ctx) -> Described:
@@ -277,10 +328,42 @@ def _batchnorm(c: _Ctx) -> Described:
     return f"over {_plural(nf, unit)}", body, "", parith
 
 
+def _norm(c: _Ctx) -> Described:
+    """LayerNorm, GroupNorm, InstanceNorm2d: what each statistic is taken over, and the affine step."""
+    p, x = c.p, c.ins[0]
+    shift = True
+    if "normalized_shape" in p:  # LayerNorm: a scale (and shift) per normalised element
+        ns = tuple(p["normalized_shape"])
+        count, title, affine, shift = math.prod(ns), _dims(ns), bool(p["elementwise_affine"]), bool(p["bias"])
+        over, per = f"its last {_plural(len(ns), 'dimension')} ({_dims(ns)}, {_n(count)} values)", "element"
+    elif "num_groups" in p:
+        g, count = int(p["num_groups"]), int(p["num_channels"])
+        title, affine, per = f"{g} groups", bool(p["affine"]), "channel"
+        over = f"each of {g} groups of {count // g} channels" + (
+            f" and their {_dims(x[1:])} positions" if x[1:] else "")
+    else:  # InstanceNorm2d
+        count = int(p["num_features"])
+        title, affine, per = f"over {_plural(count, 'channel')}", bool(p["affine"]), "channel"
+        over = f"each channel's {_dims(x[1:])} positions"
+    body = f"normalises each sample on its own (no batch statistics) over {over} to zero mean and unit variance, then "
+    parith = ""
+    if affine:
+        what = "scale and shift" if shift else "scale"
+        parith = f"{2 if shift else 1} × {_n(count)} = {_n(c.info.params)}"
+        body += f"applies a learned {what} per {per}: {parith} parameters"
+    else:
+        body += "leaves it so (no affine step): no learned parameters"
+    return title, body + f". Shape unchanged: {fmt_shape(c.out)}.", "", parith
+
+
 def _dropout(c: _Ctx) -> Described:
     pr = float(c.p["p"])
     scale = f"1/(1 {MINUS} {pr:g}) = {1 / (1 - pr):.4g}" if pr < 1 else "∞ (everything is dropped)"
-    body = (f"while training, zeroes each value with probability {pr:g} and multiplies the others by {scale}; "
+    # Dropout2d drops whole feature maps; StochasticDepth the whole output of the residual branch it ends
+    unit = {"Dropout2d": "channel (a whole feature map)",
+            "StochasticDepth": "sample's whole output" if c.p.get("mode") == "row" else "batch's whole output",
+            }.get(c.info.type, "value")
+    body = (f"while training, zeroes each {unit} with probability {pr:g} and multiplies the others by {scale}; "
             f"does nothing when evaluating. Shape unchanged: {fmt_shape(c.out)}; {_no_params(c)}.")
     return f"p={pr:g}", body, "", ""
 
@@ -327,6 +410,9 @@ DESCRIBERS: dict[str, Callable[[_Ctx], Described]] = {
     "flatten": _flatten,
     "batchnorm": _batchnorm,
     "dropout": _dropout,
+    "norm": _norm,
+    "conv_transpose": _conv_transpose,
+    "upsample": _upsample,
     "add": _add,
     "concat": _concat,
 }

@@ -3,6 +3,8 @@
 Imported (and so registered) by :mod:`netbuilder.core.model.layers`; nothing else imports this
 module. Each ``register(...)`` call is the whole definition of a type: parameters, shape rule,
 code, summary text, counts, how imported files spell it and what it means to the rest of core.
+The other built-in families (``builtin_activations``, ``builtin_conv``, ``builtin_norm``) are
+imported at the end and share this module's parameter declarations, summaries and import checks.
 """
 
 from __future__ import annotations
@@ -181,7 +183,7 @@ def _concat_check(call: ImportCall) -> str | None:
         return "of something other than a list of tensors"
     dim, rank = call.args.get("dim"), len(call.output_shape or ())
     if not isinstance(dim, int) or dim % max(rank, 1) == 0:
-        return f"along dim {dim} (the batch); give dim=1"
+        return f"along dim {dim} (the batch); join along a dim after it (dim=1 for channels)"
     return None
 
 
@@ -215,8 +217,10 @@ SOFTMAX_DIM = ParamSpec("dim", "int", 1, "Dimension to normalise over (1 = class
 register(LayerSpec(
     "Input", "Input",
     "The network's input: one sample's shape without the batch, [C, H, W] for images (MNIST is "
-    "1×28×28, CIFAR-10 3×32×32) or [features] for flat vectors. Every network has exactly one.",
-    (ParamSpec("shape", "shape", [1, 28, 28], "[C, H, W] or [features], batch excluded.", required=True),),
+    "1×28×28, CIFAR-10 3×32×32), [C, L] for signals, [T, F] for sequences or [features] for flat "
+    "vectors. Every network has exactly one.",
+    (ParamSpec("shape", "shape", [1, 28, 28], "[C, H, W], [C, L] / [T, F] or [features], batch excluded.",
+               required=True),),
     _input_shape, lambda p: "×".join(map(str, p["shape"])), min_inputs=0, max_inputs=0, base_id="input",
     explain_as="input",
 ))
@@ -424,12 +428,19 @@ register(LayerSpec(
 ))
 register(LayerSpec(
     "Concat", "Merge",
-    "Joins two or more tensors along dim (1 = channels, as in Inception and DenseNet); the other "
+    "Joins two or more tensors along dim, any dim but the batch: 1 = channels (Inception, DenseNet), "
+    "2 = height, or 1 = the tokens of N×T×F sequences (a Vision Transformer's class token); the other "
     "dimensions must match.",
-    (ParamSpec("dim", "int", 1, "Dimension to join along (1 = channels).", minimum=-4, maximum=4,
+    (ParamSpec("dim", "int", 1, "Dimension to join along, after the batch (1 = channels).", minimum=-5, maximum=5,
                always_emit=True),),
     shapes.concat, lambda p: f"dim {p['dim']}", min_inputs=2, max_inputs=None, base_id="cat", explain_as="concat",
     combine=Combine(lambda xs, p: f"torch.cat([{', '.join(xs)}], dim={int(p['dim'])})", _cat_tensors),
     aliases=(ImportAlias(("torch.cat", "torch.concat", "torch.concatenate"), ("tensors", "dim"),
                          tensors=("tensors",), defaults={"dim": 0}, check=_concat_check, help="torch.cat"),),
 ))
+
+
+# The other built-in families; each registers itself on import, after the types above (palette order).
+from netbuilder.core.model import builtin_activations as _builtin_activations  # noqa: E402,F401
+from netbuilder.core.model import builtin_conv as _builtin_conv  # noqa: E402,F401
+from netbuilder.core.model import builtin_norm as _builtin_norm  # noqa: E402,F401

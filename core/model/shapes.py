@@ -28,6 +28,11 @@ def fmt_shape(shape: Sequence[int], batch: bool = True) -> str:
     return "×".join((["N"] if batch else []) + dims) if dims or batch else "scalar"
 
 
+def dims(shape: Sequence[int]) -> str:
+    """``(5, 7)`` → ``"5×7"``."""
+    return "×".join(map(str, shape))
+
+
 def pair(v: Any) -> tuple[int, int]:
     """An int or a 2-sequence as a pair of ints."""
     if isinstance(v, (list, tuple)):
@@ -95,21 +100,31 @@ def conv2d(params: Params, ins: Sequence[Shape], notes: Sequence[str | None] = (
         )
     k, s, d = pair(params["kernel_size"]), pair(params["stride"]), pair(params["dilation"])
     padding = params["padding"]
+    mode = params.get("padding_mode", "zeros")
     if padding == "same":
         if s != (1, 1):
             raise ShapeError("uses padding='same', which needs stride 1; set stride to 1 or give padding as a number")
+        # torch pads d·(k − 1) in all, the larger half after: that side must fit the border mode
+        widest = tuple(t - t // 2 for t in (d[0] * (k[0] - 1), d[1] * (k[1] - 1)))
+        check_border_padding(mode, (widest[0], widest[1]), (x[1], x[2]), "padding='same' pads up to")
         return (cout, x[1], x[2])
     p = (0, 0) if padding == "valid" else pair(padding)
-    mode = params.get("padding_mode", "zeros")
-    if mode in ("reflect", "circular") and any(p):
-        limit_h, limit_w = (x[1] - 1, x[2] - 1) if mode == "reflect" else (x[1], x[2])
-        if p[0] > limit_h or p[1] > limit_w:
-            raise ShapeError(
-                f"uses padding_mode='{mode}' with padding {p[0]}×{p[1]}, but a {x[1]}×{x[2]} input allows at most "
-                f"{limit_h}×{limit_w}; use padding_mode='zeros' or less padding"
-            )
+    check_border_padding(mode, p, (x[1], x[2]), "padding")
     oh, ow = _window(params, x, k, s, p, d, False, "kernel")
     return (cout, oh, ow)
+
+
+def check_border_padding(mode: str, pad: Sequence[int], size: Sequence[int], what: str) -> None:
+    """``padding_mode`` reflect allows less padding than the input's size per side, circular at
+    most the size (torch refuses more when the layer runs); raise :class:`ShapeError` otherwise."""
+    if mode not in ("reflect", "circular") or not any(pad):
+        return
+    limit = [n - 1 if mode == "reflect" else n for n in size]
+    if any(p > lim for p, lim in zip(pad, limit, strict=True)):
+        raise ShapeError(
+            f"uses padding_mode='{mode}' with {what} {dims(pad)}, but a {dims(size)} input allows at most "
+            f"{dims(limit)}; use padding_mode='zeros', less padding or a larger input"
+        )
 
 
 def _pool_common(params: Params, ins: Sequence[Shape], dilation: bool) -> tuple[Shape, tuple[int, int]]:
@@ -238,15 +253,21 @@ def add(params: Params, ins: Sequence[Shape], notes: Sequence[str | None] = ()) 
 
 
 def concat(params: Params, ins: Sequence[Shape], notes: Sequence[str | None] = ()) -> Shape:
-    """Concat: joins 2 or more inputs along ``dim`` (1 = channels); other dims must match."""
+    """Concat: joins 2 or more inputs along ``dim``, any dim but the batch (1 = channels); the
+    inputs must have the same number of dims and match in every other one."""
     first = ins[0]
     nd = len(first) + 1
     d = _dim(int(params["dim"]), nd, "dim")
     if d == 0:
-        raise ShapeError("has dim 0, the batch; use dim=1 to join channels")
+        raise ShapeError(f"has dim 0, the batch; join along a dim after it (1 to {nd - 1}; 1 = channels)")
     total = 0
     for i, s in enumerate(ins):
-        if len(s) != len(first) or any(a != b for j, (a, b) in enumerate(zip(s, first, strict=True)) if j != d - 1):
+        if len(s) != len(first):
+            raise ShapeError(
+                f"needs inputs with the same number of dims, but input 0 is {fmt_shape(first)} and input {i} is "
+                f"{fmt_shape(s)}; reshape one branch (Flatten, Reshape or Unsqueeze) to match"
+            )
+        if any(a != b for j, (a, b) in enumerate(zip(s, first, strict=True)) if j != d - 1):
             raise ShapeError(
                 f"needs inputs that match except along dim {d}, but input 0 is {fmt_shape(first)} and "
                 f"input {i} is {fmt_shape(s)}; resize one branch (pooling or padding) to match"
