@@ -1,19 +1,30 @@
-"""Light and dark colours for the whole GUI, following the system colour scheme.
+"""Light and dark colours for the whole GUI: light, dark, or following the system (the default).
 
-Every view reads colours from :func:`current` instead of hard-coding them, so a scheme change
-(``QStyleHints.colorSchemeChanged``) repaints everything consistently. Category colours tint the
-node headers and palette entries; they are keyed by the registry's category names, never by layer
-type.
+Every view reads colours from :func:`current` instead of hard-coding them and listens to
+``hub().changed``, so a switch (View ▸ Theme, or ``QStyleHints.colorSchemeChanged`` while following
+the system) repaints everything consistently. The choice is kept in the app's settings
+(:func:`choose` saves it, :func:`restore` reads it back). Every text colour meets WCAG AA (4.5:1)
+on the backgrounds it is drawn on: :data:`CONTRAST_PAIRS` lists them and a test checks each.
+Category colours tint the node headers and palette entries; they are keyed by the registry's
+category names, never by layer type.
 """
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
+
+if TYPE_CHECKING:
+    import pyqtgraph as pg
+
+Mode = Literal["system", "light", "dark"]
+MODES: tuple[tuple[Mode, str], ...] = (("system", "Follow the System"), ("light", "Light"), ("dark", "Dark"))
+SETTINGS_KEY = "appearance/theme"
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,7 @@ class Theme:
     error_bg: str
     warning: str
     ok: str
+    on_warning: str  # text on a warning-coloured banner
     code_bg: str
     code_line: str
     categories: dict[str, str] = field(default_factory=dict)
@@ -72,17 +84,36 @@ _CATS_DARK = {
 LIGHT = Theme(
     dark=False, window="#eef0f3", base="#ffffff", alt_base="#f6f7f9", text="#1d232b", subtext="#5d6773",
     canvas="#f7f8fa", grid_minor="#e8ebef", grid_major="#d9dee4", node_body="#ffffff", node_border="#b9c1cb",
-    edge="#7d8794", edge_label_bg="#ffffff", edge_label_text="#3a4350", accent="#2d7be0", error="#d6312b",
-    error_bg="#fdecea", warning="#b7791f", ok="#2e8540", code_bg="#fbfbfc", code_line="#fff3c4",
+    edge="#7d8794", edge_label_bg="#ffffff", edge_label_text="#3a4350", accent="#1f69c9", error="#c22a23",
+    error_bg="#fdecea", warning="#8f5f00", ok="#217a36", on_warning="#ffffff", code_bg="#fbfbfc", code_line="#fff3c4",
     categories=_CATS_LIGHT,
 )
 DARK = Theme(
     dark=True, window="#25282d", base="#1d2024", alt_base="#24272c", text="#e3e6ea", subtext="#9aa3ad",
     canvas="#1b1d21", grid_minor="#23262b", grid_major="#2d3137", node_body="#2b2f35", node_border="#454b54",
-    edge="#8d97a3", edge_label_bg="#2b2f35", edge_label_text="#d5dae0", accent="#4c93f0", error="#f0524a",
-    error_bg="#3d2224", warning="#e0a43a", ok="#5cb85c", code_bg="#1d2024", code_line="#3e3a22",
+    edge="#8d97a3", edge_label_bg="#2b2f35", edge_label_text="#d5dae0", accent="#5ea1f5", error="#ff6b63",
+    error_bg="#3d2224", warning="#e0a43a", ok="#5cb85c", on_warning="#1d2024", code_bg="#1d2024", code_line="#3e3a22",
     categories=_CATS_DARK,
 )
+
+# (foreground, background) of every text the GUI draws: the views use no other combination.
+_TEXTS = ("text", "subtext", "error", "warning", "ok", "accent")
+CONTRAST_PAIRS: tuple[tuple[str, str], ...] = (
+    *((fg, bg) for fg in _TEXTS for bg in ("window", "base", "alt_base", "canvas", "node_body", "code_bg")),
+    ("text", "error_bg"), ("error", "error_bg"), ("text", "code_line"), ("edge_label_text", "edge_label_bg"),
+    ("on_warning", "warning"),
+)
+
+
+def contrast_ratio(a: str | QColor, b: str | QColor) -> float:
+    """The WCAG 2 contrast ratio of two colours (1 to 21; AA asks 4.5 for normal text)."""
+    def luminance(c: QColor) -> float:
+        def lin(v: float) -> float:
+            return v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
+        return 0.2126 * lin(c.redF()) + 0.7152 * lin(c.greenF()) + 0.0722 * lin(c.blueF())
+
+    la, lb = sorted((luminance(QColor(a)), luminance(QColor(b))), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
 
 
 class _ThemeHub(QObject):
@@ -90,7 +121,9 @@ class _ThemeHub(QObject):
 
 
 _current: Theme = LIGHT
+_mode: Mode = "system"
 _hub: _ThemeHub | None = None
+_following = False
 
 
 def hub() -> _ThemeHub:
@@ -142,14 +175,32 @@ def qpalette(t: Theme) -> QPalette:
     return p
 
 
+def mode() -> Mode:
+    """The user's choice: ``"system"``, ``"light"`` or ``"dark"``."""
+    return _mode
+
+
 def apply(dark: bool | None = None) -> Theme:
     """Apply the light or dark theme (``None``: follow the system) to the application."""
+    global _mode
+    before = _mode
+    _mode = "system" if dark is None else ("dark" if dark else "light")
+    return _apply_current(mode_changed=_mode != before)
+
+
+def _apply_current(mode_changed: bool = False) -> Theme:
     global _current
-    if dark is None:
-        dark = system_is_dark()
-    _current = DARK if dark else LIGHT
+    _current = DARK if (system_is_dark() if _mode == "system" else _mode == "dark") else LIGHT
     app = QApplication.instance()
     if isinstance(app, QApplication):
+        # Restyling the whole application repaints every widget: skip it, and the signal unless the
+        # mode changed (menus show it), when this application already shows this theme.
+        name = "dark" if _current.dark else "light"
+        if app.property("netbuilderTheme") == name:
+            if mode_changed:
+                hub().changed.emit(_current)
+            return _current
+        app.setProperty("netbuilderTheme", name)
         app.setStyle("Fusion")
         app.setPalette(qpalette(_current))
         app.setStyleSheet(stylesheet(_current))
@@ -157,10 +208,56 @@ def apply(dark: bool | None = None) -> Theme:
     return _current
 
 
+def _on_system_scheme(*_: object) -> None:
+    if _mode == "system":
+        _apply_current()
+
+
 def follow_system() -> None:
-    """Re-apply the theme whenever the system colour scheme changes."""
-    with contextlib.suppress(AttributeError):
-        QGuiApplication.styleHints().colorSchemeChanged.connect(lambda *_: apply(None))
+    """While the mode is "system", re-apply the theme whenever the system colour scheme changes."""
+    global _following
+    if _following:
+        return
+    with contextlib.suppress(AttributeError):  # Qt < 6.5 has no colour-scheme signal
+        QGuiApplication.styleHints().colorSchemeChanged.connect(_on_system_scheme)
+        _following = True
+
+
+def choose(m: Mode, settings: QSettings | None = None) -> Theme:
+    """The user picked ``m`` (View ▸ Theme): apply it and remember it in ``settings``."""
+    if settings is not None:
+        settings.setValue(SETTINGS_KEY, m)
+    return apply(None if m == "system" else m == "dark")
+
+
+def restore(settings: QSettings) -> Theme:
+    """Apply the mode kept in ``settings`` (following the system when none or an unknown one is)."""
+    saved = settings.value(SETTINGS_KEY, "system")
+    m: Mode = saved if saved in ("light", "dark") else "system"
+    follow_system()
+    return apply(None if m == "system" else m == "dark")
+
+
+def style_plot(widget: pg.PlotWidget, t: Theme | None = None) -> None:
+    """Colour a pyqtgraph plot like the rest of the GUI: background, axes, tick labels, axis titles,
+    the title and the legend (the grid is drawn with the axis pen)."""
+    t = t or _current
+    widget.setBackground(t.base)
+    item = widget.getPlotItem()
+    for name in ("left", "bottom", "right", "top"):
+        axis = item.getAxis(name)
+        axis.setPen(t.subtext)
+        axis.setTextPen(t.text)  # also colours the axis title
+    title = item.titleLabel
+    title.setAttr("color", t.text)
+    title.setText(title.text)
+    legend = item.legend
+    if legend is not None:
+        legend.setBrush(QColor(t.base if not t.dark else t.alt_base))
+        legend.setPen(t.node_border)
+        legend.setLabelTextColor(t.text)
+        for _sample, label in legend.items:  # setLabelTextColor only stores the colour: re-render
+            label.setText(label.text)
 
 
 def stylesheet(t: Theme) -> str:
@@ -169,7 +266,7 @@ def stylesheet(t: Theme) -> str:
 QDockWidget::title {{ padding: 5px 8px; background: {t.alt_base}; border-bottom: 1px solid {t.node_border}; }}
 QToolTip {{ color: {t.text}; background: {t.base}; border: 1px solid {t.node_border}; padding: 4px; }}
 QLabel#inlineError {{ color: {t.error}; }}
-QLabel#lockBanner {{ background: {t.warning}; color: #ffffff; padding: 6px 12px; border-radius: 4px;
+QLabel#lockBanner {{ background: {t.warning}; color: {t.on_warning}; padding: 6px 12px; border-radius: 4px;
     font-weight: bold; }}
 QLabel#sectionTitle {{ font-weight: bold; }}
 QLabel#muted {{ color: {t.subtext}; }}

@@ -446,3 +446,158 @@ def test_install_adds_docks_and_wires_training_panel(qtbot: Any, docs: Any, trai
     assert av.input_box.currentData() == "batch" and av.graph is not None
     source.model_cleared.emit()  # a new project: every view forgets the model
     assert wv.model is None and av.input_box.findData("batch") < 0 and gv.last is None
+
+
+# --- issue 13: Fit, the code pane, the Health list --------------------------------------------------
+
+def _graph_inside_viewport(view: Any) -> bool:
+    """Whether the whole drawn graph, mapped to the viewport, lies inside it."""
+    g = view.view
+    drawn = g.mapFromScene(g.scene().itemsBoundingRect()).boundingRect()
+    return bool(g.viewport().rect().contains(drawn))
+
+
+@pytest.mark.parametrize("size", [(1300, 420), (700, 260), (420, 500)])
+def test_autograd_fit_shows_the_whole_graph_at_any_size(qtbot: Any, docs: Any, size: tuple[int, int]) -> None:
+    doc = docs(load_preset("resnet-tiny").graph)
+    view = AutogradView(doc)
+    qtbot.addWidget(view)
+    view.resize(*size)
+    view.show()
+    qtbot.waitExposed(view)
+    assert view.refresh(), view.error
+    # the user zooms in first, then asks for the whole graph
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    vp = view.view.viewport()
+    centre = QPointF(vp.rect().center())
+    for _ in range(3):
+        wheel = QWheelEvent(centre, vp.mapToGlobal(centre), QPoint(0, 0), QPoint(0, 120), Qt.MouseButton.NoButton,
+                            Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+        QApplication.sendEvent(vp, wheel)
+    assert not _graph_inside_viewport(view)
+    qtbot.mouseClick(view.fit_button, Qt.MouseButton.LeftButton)
+    assert _graph_inside_viewport(view)
+    assert view.zoom_label.text() == f"{view.view.zoom() * 100:.0f}%"
+    # the dock is resized afterwards: the graph stays fitted
+    view.resize(size[0] // 2, size[1] // 2 + 80)
+    qtbot.wait(20)
+    assert _graph_inside_viewport(view)
+    view.resize(size[0] + 300, size[1] + 100)
+    qtbot.wait(20)
+    assert _graph_inside_viewport(view)
+
+
+def test_autograd_code_pane_lines_are_all_readable(qtbot: Any, docs: Any) -> None:
+    doc = docs(load_preset("lenet5-mnist").graph)
+    view = AutogradView(doc)
+    qtbot.addWidget(view)
+    view.resize(900, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    view.refresh()
+    chain = view.chain
+    width = chain.viewport().width()
+    longest = max(chain.toPlainText().splitlines(), key=len)
+    assert chain.fontMetrics().horizontalAdvance(longest) > width  # the pane is narrower than the code
+    # the longest line is wrapped to the pane: nothing is cut off and nothing needs a horizontal scroll
+    from PySide6.QtGui import QTextCursor
+
+    block = chain.document().findBlockByNumber(chain.toPlainText().splitlines().index(longest))
+    chain.setTextCursor(QTextCursor(block))
+    chain.ensureCursorVisible()
+    qtbot.wait(10)
+    layout = block.layout()
+    assert layout.lineCount() > 1
+    lines = [layout.lineAt(i) for i in range(layout.lineCount())]
+    assert "".join(block.text()[ln.textStart():ln.textStart() + ln.textLength()] for ln in lines) == longest
+    assert all(ln.naturalTextWidth() <= width + 1 for ln in lines)
+    assert chain.horizontalScrollBar().maximum() == 0
+
+
+def _health_rows(gv: Any) -> list[tuple[str, bool]]:
+    """(text, visible) of every row in the Health list as drawn now."""
+    lst = gv.warning_list
+    rows = []
+    for i in range(lst.count()):
+        rect = lst.visualItemRect(lst.item(i))
+        rows.append((lst.item(i).text(), not lst.item(i).isHidden() and lst.viewport().rect().intersects(rect)))
+    return rows
+
+
+def test_health_placeholder_shows_in_a_fresh_view_and_after_a_new_project(qtbot: Any, docs: Any) -> None:
+    from netbuilder.gui.inspect import gradient_view
+    from PySide6.QtCore import QObject, Signal
+
+    class Source(QObject):
+        event_received = Signal(object)
+        model_available = Signal(object)
+        model_cleared = Signal()
+        live_model = None
+        live_dataset = None
+
+    class Window:
+        def __init__(self, doc: Document) -> None:
+            self.document = doc
+            self.scene = FakeScene()
+            self.view = None
+
+        def add_panel(self, widget: Any, *_: Any) -> None:
+            qtbot.addWidget(widget)
+
+    source = Source()
+    gv = gradient_view.install(Window(docs(load_preset("lenet5-mnist").graph)), source)  # type: ignore[arg-type]
+    gv.resize(1000, 400)
+    gv.show()
+    qtbot.waitExposed(gv)
+    qtbot.mouseClick(gv.tabs.tabBar(), Qt.MouseButton.LeftButton, pos=gv.tabs.tabBar().tabRect(2).center())
+    assert gv.tabs.currentIndex() == 2
+    rows = _health_rows(gv)
+    assert len(rows) == 1 and rows[0][0].startswith("No problems found so far") and rows[0][1]
+    source.model_cleared.emit()  # what a new project, a template or a new run sends
+    qtbot.wait(10)
+    rows = _health_rows(gv)
+    assert len(rows) == 1 and rows[0][0].startswith("No problems found so far") and rows[0][1]
+
+
+def test_dead_relu_check_results_appear_in_the_health_list(qtbot: Any, docs: Any, trained: Any) -> None:
+    from netbuilder.core.inspect.health import dead_relu_report
+    from netbuilder.gui.inspect.gradient_view import GradientView
+
+    trainer, _ = trained
+    doc = docs(load_preset("lenet5-mnist").graph)
+    gv = GradientView(doc)
+    qtbot.addWidget(gv)
+    gv.resize(1000, 400)
+    gv.show()
+    qtbot.waitExposed(gv)
+    gv.set_model(trainer.model, trainer.dataset)
+    qtbot.mouseClick(gv.dead_button, Qt.MouseButton.LeftButton)
+    assert gv.tabs.currentIndex() == 2  # the Health tab, right above the button
+    texts = [t for t, _ in _health_rows(gv)]
+    from netbuilder.core.train.data import prepare_images
+
+    x = prepare_images(trainer.dataset.test_x[:256], trainer.dataset, (1, 28, 28), "none", "cpu")
+    report = dead_relu_report(trainer.model, x, graph=doc.graph)
+    assert report.stats
+    assert any(t.startswith(f"Dead-ReLU check on 256 test images: {len(report.stats)} ReLUs") for t in texts)
+    for s in report.stats:
+        row = next(t for t in texts if f" {s.node} (" in t)
+        assert f"{s.zero_fraction:.0%} of outputs zero" in row
+    # a ReLU row selects its layer, as a warning does
+    lst = gv.warning_list
+    i = next(i for i in range(lst.count()) if f" {report.stats[0].node} (" in lst.item(i).text())
+    lst.scrollToItem(lst.item(i))
+    qtbot.mouseClick(lst.viewport(), Qt.MouseButton.LeftButton, pos=lst.visualItemRect(lst.item(i)).center())
+    assert doc.selected_ids() == [report.stats[0].node]
+    # the rows take the colours of the theme in use, also after a switch
+    from netbuilder.gui import theme
+
+    try:
+        theme.apply(True)
+        summary = next(lst.item(i) for i in range(lst.count()) if lst.item(i).text().startswith("Dead-ReLU"))
+        assert summary.foreground().color().name() == theme.DARK.text
+    finally:
+        theme.apply(False)

@@ -27,7 +27,7 @@ from netbuilder.gui.editor.inspector import Inspector
 from netbuilder.gui.editor.palette import Palette
 from netbuilder.gui.editor.summary_dock import SummaryDock
 from PySide6.QtCore import QByteArray, Qt
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -282,9 +282,17 @@ class MainWindow(QMainWindow):
         self._menus[v].addSeparator()
         self._menus[v].addMenu(self._panels_menu)
         th = self._menus[v].addMenu("&Theme")
-        for text, dark in (("Follow System", None), ("Light", False), ("Dark", True)):
+        group = QActionGroup(self)  # exclusive: the check mark shows the one in use
+        self.theme_actions: dict[theme.Mode, QAction] = {}
+        for mode, text in theme.MODES:
             a = th.addAction(text)
-            a.triggered.connect(lambda _=False, dk=dark: theme.apply(dk))
+            a.setCheckable(True)
+            a.setToolTip("Use the light or dark colours of the system, and switch when it does"
+                         if mode == "system" else f"Always use the {text.lower()} colours")
+            group.addAction(a)
+            a.triggered.connect(partial(self._choose_theme, mode))
+            self.theme_actions[mode] = a
+        theme.hub().changed.connect(self._sync_theme_menu)  # bound: dropped with the window
 
         t = "Tools"
         self.act_copy_summary = self.add_action(t, "Copy &Summary Table", self.edits.copy_summary,
@@ -456,8 +464,17 @@ class MainWindow(QMainWindow):
         )
 
     # === settings and closing =====================================================================
+    def _choose_theme(self, mode: theme.Mode, _checked: bool = False) -> None:
+        theme.choose(mode, settings())
+        self._sync_theme_menu()
+
+    def _sync_theme_menu(self, *_: object) -> None:
+        self.theme_actions[theme.mode()].setChecked(True)
+
     def _restore_settings(self) -> None:
         s = settings()
+        theme.restore(s)
+        self._sync_theme_menu()
         geo = s.value("window/geometry")
         state = s.value("window/state")
         if isinstance(geo, QByteArray):

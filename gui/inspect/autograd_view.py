@@ -32,8 +32,10 @@ from PySide6.QtGui import (
     QPainterPath,
     QPen,
     QPolygonF,
+    QResizeEvent,
     QShowEvent,
     QTextCursor,
+    QTextOption,
     QWheelEvent,
 )
 from PySide6.QtWidgets import (
@@ -162,7 +164,8 @@ def _edge_path(a: QPointF, b: QPointF, bend: float = 0.0, horizontal: bool = Fal
 
 class AutogradGraphView(QGraphicsView):
     """The drawing: wheel zooms under the cursor, dragging the background pans, a click on a node
-    reports it through :attr:`node_clicked`."""
+    reports it through :attr:`node_clicked`. After :meth:`fit` the whole graph stays fitted while the
+    view is resized, until the user zooms."""
 
     node_clicked = Signal(int)  # backward node id
     zoom_changed = Signal(float)
@@ -175,6 +178,7 @@ class AutogradGraphView(QGraphicsView):
         self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
         self.items_by_id: dict[int, BackwardNodeItem] = {}
         self.edge_items: list[QGraphicsPathItem] = []
+        self.fitted = False  # True from fit() until the user zooms: resizing refits
 
     def zoom(self) -> float:
         return float(self.transform().m11())
@@ -188,24 +192,42 @@ class AutogradGraphView(QGraphicsView):
     def wheelEvent(self, event: QWheelEvent) -> None:
         delta = event.angleDelta().y()
         if delta:
+            self.fitted = False
             self.set_zoom(self.zoom() * 1.15 ** (delta / 120))
         event.accept()
 
     def fit(self) -> None:
-        """Fit the whole graph, but never enlarge beyond 100% (small graphs stay readable)."""
-        r = self.scene().itemsBoundingRect()
-        if r.isEmpty():
+        """Show the whole graph, however small that makes it, but never enlarge beyond 100% (small
+        graphs stay at their natural size)."""
+        if self.scene().itemsBoundingRect().isEmpty():
             return
+        # The scene rect holds every item plus a margin: fitting it leaves nothing for the scroll bars,
+        # whose appearance would shrink the viewport and clip the graph again.
         self.resetTransform()
-        self.fitInView(r.adjusted(-20, -20, 20, 20), Qt.AspectRatioMode.KeepAspectRatio)
+        self.fitInView(self.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
         if self.zoom() > 1.0:
             self.resetTransform()
-        if self.zoom() < 0.6:  # a big network: keep the labels readable, start at the loss
-            self.resetTransform()
-            self.scale(0.6, 0.6)
-            vw, vh = self.viewport().width() / 0.6, self.viewport().height() / 0.6
-            self.centerOn(min(r.center().x(), r.left() + vw / 2), min(r.center().y(), r.top() + vh / 2))
+        self.fitted = True
         self.zoom_changed.emit(self.zoom())
+
+    def start_readable(self) -> None:
+        """The first view of a new graph: fitted when that keeps the labels readable (60% or more),
+        otherwise at 60% from the loss's corner."""
+        self.fit()
+        r = self.scene().itemsBoundingRect()
+        if r.isEmpty() or self.zoom() >= 0.6:
+            return
+        self.fitted = False
+        self.resetTransform()
+        self.scale(0.6, 0.6)
+        vw, vh = self.viewport().width() / 0.6, self.viewport().height() / 0.6
+        self.centerOn(min(r.center().x(), r.left() + vw / 2), min(r.center().y(), r.top() + vh / 2))
+        self.zoom_changed.emit(self.zoom())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self.fitted:
+            self.fit()
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
@@ -331,7 +353,9 @@ class AutogradView(QWidget):
         self.fit_button.clicked.connect(self.view.fit)
         self.chain = QPlainTextEdit()
         self.chain.setReadOnly(True)
-        self.chain.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        # wrapped: the pane is narrow beside the graph, and every line must be readable without scrolling
+        self.chain.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.chain.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
         mono = QFont("DejaVu Sans Mono")
         mono.setStyleHint(QFont.StyleHint.Monospace)
         mono.setPointSizeF(9)
@@ -423,7 +447,7 @@ class AutogradView(QWidget):
     def _redraw(self) -> None:
         if self.graph is not None:
             self.view.show_graph(self.graph, horizontal=self.orient_box.currentData() == "LR")
-            self.view.fit()
+            self.view.start_readable()
             self._on_selection(self.document.selected_ids())
 
     def _show_error(self, text: str) -> None:

@@ -8,8 +8,10 @@ Fed by the trainer's :class:`~netbuilder.core.train.events.GradStatsEvent` (ever
   ``‖Δw‖/‖w‖`` of the last step; filter by text, sort by network order, name, norm or ratio;
 - a gradient-flow chart over the steps, one line per layer (log scale);
 - the histogram of a tensor's gradient values;
-- health warnings from :class:`netbuilder.core.inspect.health.HealthMonitor` (vanishing, exploding) and
-  :func:`netbuilder.core.inspect.health.dead_relu_report`, each naming the layer; a click selects it on the canvas;
+- the Health list: warnings from :class:`netbuilder.core.inspect.health.HealthMonitor` (vanishing, exploding)
+  and the result of the dead-ReLU check (:func:`netbuilder.core.inspect.health.dead_relu_report`: a summary
+  and one row per ReLU), each naming the layer; a click selects it on the canvas; "No problems found so far"
+  while there is nothing to report;
 - "Tint canvas by gradient norm": colours the canvas nodes through ``scene.set_node_tint`` with
   an absolute log colour scale (blue = vanishing, green = healthy, red = exploding) and a legend.
 
@@ -131,6 +133,8 @@ class GradientView(QWidget):
         self.ratio_history: dict[str, list[float]] = {}
         self.histograms: dict[str, HistogramEvent] = {}
         self.warnings: list[HealthWarning] = []
+        # the last ReLU check's rows: (text, layer, colour name in the theme, resolved when drawn)
+        self.relu_rows: list[tuple[str, str | None, str]] = []
         self.bar_range = (-8.0, 3.0)
         self._scene: TintTarget | None = None
         self._canvas_view: LegendHost | None = None
@@ -238,6 +242,9 @@ class GradientView(QWidget):
         self.tabs.addTab(flow_box, "Gradient flow")
         self.tabs.addTab(hist_box, "Histogram")
         self.tabs.addTab(health_box, "Health")
+        for plot in (self.flow_plot, self.hist_plot):
+            theme.style_plot(plot)
+        theme.hub().changed.connect(self._on_theme)  # bound: dies with this object
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.table)
         split.addWidget(self.tabs)
@@ -281,7 +288,8 @@ class GradientView(QWidget):
         self.ratio_history.clear()
         self.histograms.clear()
         self.warnings.clear()
-        self.warning_list.clear()
+        self.relu_rows.clear()
+        self._update_health_tab()
         self.flow_plot.getPlotItem().clear()
         self.flow_legend.clear()
         self.flow_curves.clear()
@@ -321,26 +329,43 @@ class GradientView(QWidget):
     def add_warning(self, w: HealthWarning) -> None:
         """Show one health warning (click: select its layer)."""
         self.warnings.append(w)
-        label = {"vanishing": "Vanishing", "exploding": "Exploding", "dead_relu": "Dead ReLU"}.get(w.kind, w.kind)
-        item = QListWidgetItem(f"⚠ {label} — {w.message}")
-        item.setData(Qt.ItemDataRole.UserRole, w.layer)
-        item.setForeground(QColor(theme.current().error if w.kind == "exploding" else theme.current().warning))
-        item.setToolTip(w.message)
-        self.warning_list.addItem(item)
         self._update_health_tab()
         self.warning_added.emit(w)
 
     def _update_health_tab(self) -> None:
+        """Rebuild the Health list: the warnings, then the last ReLU check's rows; the "no problems"
+        line while there are no warnings."""
+        t = theme.current()
         n = len(self.warnings)
         self.tabs.setTabText(2, f"Health ({n})" if n else "Health")
-        placeholder = self.warning_list.count() > n  # the "no problems" line is there
-        if n == 0 and not placeholder:
-            item = QListWidgetItem(f"No problems found so far (vanishing: norm < {VANISHING:g} for "
-                                   f"{self.monitor.k} checks; exploding: > {EXPLODING:g} or not finite).")
-            item.setFlags(Qt.ItemFlag.NoItemFlags)
+        rows: list[tuple[str, str | None, str]] = []
+        if not n:
+            rows.append((f"No problems found so far (vanishing: norm < {VANISHING:g} for {self.monitor.k} "
+                         f"checks; exploding: > {EXPLODING:g} or not finite).", None, "ok"))
+        labels = {"vanishing": "Vanishing", "exploding": "Exploding", "dead_relu": "Dead ReLU"}
+        for w in self.warnings:
+            rows.append((f"⚠ {labels.get(w.kind, w.kind)} — {w.message}", w.layer,
+                         "error" if w.kind == "exploding" else "warning"))
+        rows += self.relu_rows
+        self.warning_list.clear()
+        for text, layer, colour in rows:
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, layer)
+            item.setForeground(t.c(colour))
+            item.setToolTip(text)
+            if layer is None:  # nothing to select: not clickable, still drawn in its colour
+                item.setFlags(Qt.ItemFlag.ItemIsEnabled)
             self.warning_list.addItem(item)
-        elif n and placeholder:
-            self.warning_list.takeItem(0)
+
+    def health_texts(self) -> list[str]:
+        """The rows of the Health list, top to bottom."""
+        return [self.warning_list.item(i).text() for i in range(self.warning_list.count())]
+
+    def _on_theme(self, t: theme.Theme) -> None:
+        for plot in (self.flow_plot, self.hist_plot):
+            theme.style_plot(plot, t)
+        self._update_health_tab()
+        self._update_table()
 
     def _on_warning_clicked(self, item: QListWidgetItem) -> None:
         layer = item.data(Qt.ItemDataRole.UserRole)
@@ -364,14 +389,21 @@ class GradientView(QWidget):
                 x = x.to(param.device)
             report = dead_relu_report(self._model, x, graph=self.document.graph)
         except Exception as e:  # the graph was edited since training, or the data does not fit
-            self.status.setText(f"Dead-ReLU check failed: {e}")
+            self.relu_rows = [(f"✗ Dead-ReLU check failed: {e}", None, "error")]
+            self._update_health_tab()
+            self.tabs.setCurrentIndex(2)
             return []
+        # the result goes into the Health list, next to the button: a summary, then one row per ReLU
+        dead = {w.layer for w in report.warnings}
+        self.relu_rows = [(f"Dead-ReLU check on {len(x)} test images: {len(report.stats)} ReLUs, "
+                           f"{len(report.warnings)} with over 90% zeros", None, "text")]
+        self.relu_rows += [
+            (f"{'⚠' if s.node in dead else '✓'} {s.node} ({s.type}): {s.zero_fraction:.0%} of outputs zero, "
+             f"{s.dead_units} of {s.units} units never active", s.node, "warning" if s.node in dead else "ok")
+            for s in report.stats]
         for w in report.warnings:
             self.add_warning(w)
-        worst = max(report.stats, key=lambda s: s.zero_fraction, default=None)
-        self.status.setText(
-            f"Dead-ReLU check on 256 test images: {len(report.stats)} ReLUs, {len(report.warnings)} over 90% zeros"
-            + (f"; most zeros: {worst.node} {worst.zero_fraction:.0%}" if worst else ""))
+        self._update_health_tab()
         self.tabs.setCurrentIndex(2)
         return report.warnings
 

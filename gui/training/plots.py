@@ -4,7 +4,8 @@ and the learning rate.
 Events are only *buffered* when they arrive (a list append); a QTimer redraws the curves that changed
 at most :data:`REDRAW_HZ` times a second, however fast the steps come, so plotting costs the GUI thread
 the same at 20 steps/s as at 2000. Each plot has axis titles with units, a legend, and a read-out of
-the values under the mouse.
+the values under the mouse. The plots follow the theme (:func:`netbuilder.gui.theme.style_plot`), and
+each series has a light and a dark colour.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyqtgraph as pg
 from netbuilder.core.train.events import EpochEvent, StepEvent
+from netbuilder.gui import theme
 from PySide6.QtCore import QPointF, Qt, QTimer, Signal
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
@@ -28,6 +30,19 @@ _COLORS = {
     "test": (220, 110, 20),
     "lr": (40, 150, 80),
 }
+# brighter on the dark background, where the dark blue and green above nearly vanish
+_COLORS_DARK = {
+    "raw": (120, 160, 220, 90),
+    "smooth": (110, 170, 255),
+    "train": (110, 170, 255),
+    "test": (255, 150, 60),
+    "lr": (100, 210, 130),
+}
+
+
+def series_color(key: str, t: theme.Theme | None = None) -> tuple[int, ...]:
+    """The colour of the series ``key`` in theme ``t`` (the current one by default)."""
+    return (_COLORS_DARK if (t or theme.current()).dark else _COLORS)[key]
 
 
 def ema(values: Sequence[float], weight: float = SMOOTHING) -> list[float]:
@@ -70,6 +85,7 @@ class _Plot(QWidget):
         self._cursor.setVisible(False)
         item.addItem(self._cursor, ignoreBounds=True)
         self.series: list[tuple[str, pg.PlotDataItem, str]] = []  # (name, item, format)
+        self._styles: list[tuple[pg.PlotDataItem, str, float, Qt.PenStyle, bool]] = []  # to re-colour
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(0)
@@ -77,6 +93,20 @@ class _Plot(QWidget):
         lay.addWidget(self.readout)
         self.x_name = x_label
         self.widget.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        theme.style_plot(self.widget)
+        theme.hub().changed.connect(self._on_theme)  # bound: dies with this object
+
+    def _on_theme(self, t: theme.Theme) -> None:
+        theme.style_plot(self.widget, t)
+        hint = getattr(self, "_hint", None)
+        if hint is not None:
+            hint.setColor(t.subtext)
+        for curve, key, width, style, symbol in self._styles:
+            color = series_color(key, t)
+            curve.setPen(pg.mkPen(color, width=width, style=style))
+            if symbol:
+                curve.setSymbolBrush(color)
+        self.legend.update()  # its samples are drawn from the curves' pens
 
     @property
     def item(self) -> pg.PlotItem:
@@ -86,7 +116,7 @@ class _Plot(QWidget):
         """A hint in the middle of the empty plot (hidden once it has points), whose y axis then spans
         ``empty_y``."""
         self.empty_y = empty_y
-        self._hint = pg.TextItem(text, color=(130, 130, 130), anchor=(0.5, 0.5))
+        self._hint = pg.TextItem(text, color=theme.current().subtext, anchor=(0.5, 0.5))
         self.item.getViewBox().addItem(self._hint, ignoreBounds=True)
         self._hint.setPos(0.5, sum(empty_y) / 2)
 
@@ -95,15 +125,18 @@ class _Plot(QWidget):
         if hint is not None:
             hint.setVisible(not hidden)
 
-    def add_series(self, name: str, color: tuple[int, ...], width: float = 1.5, symbol: str | None = None,
+    def add_series(self, name: str, key: str, width: float = 1.5, symbol: str | None = None,
                    fmt: str = "{:.4g}", style: Qt.PenStyle = Qt.PenStyle.SolidLine,
                    antialias: bool = True) -> pg.PlotDataItem:
+        """A curve coloured as the series ``key`` of the theme (see :func:`series_color`)."""
+        color = series_color(key)
         pen = pg.mkPen(color, width=width, style=style)
         kw = {"symbol": symbol, "symbolSize": 6, "symbolBrush": color, "symbolPen": None} if symbol else {}
         curve = self.item.plot([], [], pen=pen, name=name, antialias=antialias, **kw)
         curve.setClipToView(True)
         curve.setDownsampling(auto=True, method="peak")
         self.series.append((name, curve, fmt))
+        self._styles.append((curve, key, width, style, symbol is not None))
         return curve
 
     def _on_mouse_moved(self, pos: QPointF) -> None:
@@ -143,24 +176,24 @@ class TrainingPlots(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        pg.setConfigOptions(antialias=True, foreground=self.palette().text().color())
+        pg.setConfigOptions(antialias=True)
         # The step plots change many times a second, so they are made cheap to repaint: no grid (the
         # axes paint it, and would then repaint with every curve update), fixed x range (the whole run)
         # and a y range that only grows, so the axes are re-laid out only when the run's length or
         # the loss's maximum changes; the dense raw curve is not antialiased.
         self.loss_plot = _Plot("Training loss per step", "step", None, "loss", None, grid=False)
-        self.loss_raw = self.loss_plot.add_series("loss", _COLORS["raw"], 1.0, fmt="{:.4f}", antialias=False)
-        self.loss_smooth = self.loss_plot.add_series("smoothed", _COLORS["smooth"], 2.0, fmt="{:.4f}")
+        self.loss_raw = self.loss_plot.add_series("loss", "raw", 1.0, fmt="{:.4f}", antialias=False)
+        self.loss_smooth = self.loss_plot.add_series("smoothed", "smooth", 2.0, fmt="{:.4f}")
         self.acc_plot = _Plot("Accuracy per epoch", "epoch", None, "accuracy", "%")
         # the train figures are averages over the epoch's steps (the weights kept changing), which is
         # why they can sit below the test figures after the first epoch
-        self.train_acc = self.acc_plot.add_series("train (epoch avg)", _COLORS["train"], 2.0, "o", "{:.2f} %")
-        self.test_acc = self.acc_plot.add_series("test", _COLORS["test"], 2.0, "s", "{:.2f} %")
+        self.train_acc = self.acc_plot.add_series("train (epoch avg)", "train", 2.0, "o", "{:.2f} %")
+        self.test_acc = self.acc_plot.add_series("test", "test", 2.0, "s", "{:.2f} %")
         self.epoch_loss_plot = _Plot("Loss per epoch", "epoch", None, "loss", None)
-        self.train_loss = self.epoch_loss_plot.add_series("train (epoch avg)", _COLORS["train"], 2.0, "o", "{:.4f}")
-        self.test_loss = self.epoch_loss_plot.add_series("test", _COLORS["test"], 2.0, "s", "{:.4f}")
+        self.train_loss = self.epoch_loss_plot.add_series("train (epoch avg)", "train", 2.0, "o", "{:.4f}")
+        self.test_loss = self.epoch_loss_plot.add_series("test", "test", 2.0, "s", "{:.4f}")
         self.lr_plot = _Plot("Learning rate", "step", None, "learning rate", None, grid=False)
-        self.lr_curve = self.lr_plot.add_series("lr", _COLORS["lr"], 2.0, fmt="{:.3g}")
+        self.lr_curve = self.lr_plot.add_series("lr", "lr", 2.0, fmt="{:.3g}")
         for p in (self.acc_plot, self.epoch_loss_plot):
             p.item.getAxis("bottom").setTickSpacing(major=1, minor=1)
             p.item.setXRange(0, 1, padding=0)

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from netbuilder.core.train.data import Dataset
 from netbuilder.core.train.events import EpochEvent
+from netbuilder.gui import theme
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QIcon, QImage, QMouseEvent, QPainter, QPaintEvent, QPixmap
 from PySide6.QtWidgets import (
@@ -41,6 +42,12 @@ def image_to_qimage(img: torch.Tensor | np.ndarray) -> QImage:
     h, w, _ = a.shape
     return QImage(a.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
+
+
+def _mix(a: QColor, b: QColor, t: float) -> QColor:
+    """``a`` moved the fraction ``t`` of the way to ``b``."""
+    return QColor.fromRgbF(*(x + (y - x) * t for x, y in ((a.redF(), b.redF()), (a.greenF(), b.greenF()),
+                                                           (a.blueF(), b.blueF()))))
 
 class ConfusionMatrixView(QWidget):
     """K×K heat map, rows = true class, columns = predicted class. Colour is the share of the row
@@ -115,25 +122,26 @@ class ConfusionMatrixView(QWidget):
         p.rotate(-90)
         p.drawText(QRectF(-cell * k / 2, -8, cell * k, 14), Qt.AlignmentFlag.AlignCenter, "← true class")
         p.restore()
+        th = theme.current()
+        base = th.c("base")  # empty cells take the panel's background, so the dark theme has no white grid
+        green, red = QColor.fromRgbF(0.15, 0.55, 0.15), QColor.fromRgbF(0.9, 0.25, 0.25)
+        light_text, dark_text = QColor(255, 255, 255), QColor(20, 20, 20)
         for r in range(k):
             for c in range(k):
                 s = float(share[r, c])
                 rect = QRectF(left + c * cell, top + r * cell, cell, cell)
-                if r == c:
-                    color = QColor.fromRgbF(1 - 0.85 * s, 1 - 0.45 * s, 1 - 0.85 * s)  # green diagonal
-                else:
-                    t = min(1.0, s * 4)  # mistakes are rarer: stretch their scale
-                    color = QColor.fromRgbF(1 - 0.1 * t, 1 - 0.75 * t, 1 - 0.75 * t)
+                # green diagonal; mistakes are rarer, so their red scale is stretched
+                color = _mix(base, green, s) if r == c else _mix(base, red, min(1.0, s * 4))
                 p.fillRect(rect, color)
-                p.setPen(QColor(200, 200, 200))
+                p.setPen(th.c("node_border"))
                 p.drawRect(rect)
                 n = int(self.matrix[r, c])
                 if n and cell >= 14:
-                    p.setPen(QColor(255, 255, 255) if (r == c and s > 0.6) else QColor(20, 20, 20))
+                    p.setPen(max((light_text, dark_text), key=lambda t: theme.contrast_ratio(t, color)))
                     p.drawText(rect, Qt.AlignmentFlag.AlignCenter, str(n))
         if self.selected is not None:
             r, c = self.selected
-            p.setPen(QColor(30, 90, 220))
+            p.setPen(th.c("accent"))
             p.drawRect(QRectF(left + c * cell + 1, top + r * cell + 1, cell - 2, cell - 2))
         p.end()
 
