@@ -44,3 +44,15 @@ def test_a_list_of_dims_typed_into_the_inspector_reaches_the_node(qtbot) -> None
     text = ", ".join(map(str, value)) if isinstance(value, tuple) else str(value)
     editor.edit.setText(text)
     assert param.validate(editor.value()) == value
+
+
+def test_an_optional_number_left_empty_shows_and_stays_empty(qtbot) -> None:
+    g = Graph("Net")
+    g.add_node(input_spec().type_name, "input", {"shape": [4, 8, 8]})
+    g.add_node("Upsample", "up", {"size": [16, 16], "scale_factor": None})
+    doc = Document(g)
+    inspector = Inspector(doc)
+    qtbot.addWidget(inspector)
+    doc.select_nodes(["up"])
+    editor = inspector.editors["scale_factor"]
+    assert editor.edit.text() == "" and editor.value() is None

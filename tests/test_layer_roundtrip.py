@@ -62,6 +62,14 @@ def alternatives(p: ParamSpec) -> list[Any]:
     return []  # shape: the Input's shape is the test's to choose
 
 
+# Parameters that only take effect together with another: (type, parameter) → the others' values.
+COMPANIONS: dict[tuple[str, str], dict[str, Any]] = {
+    ("ConvTranspose2d", "output_padding"): {"stride": 2},  # must stay below the stride
+    ("Upsample", "size"): {"scale_factor": None},  # exactly one of the two
+    ("Upsample", "align_corners"): {"mode": "bilinear"},  # nearest has no corners to align
+}
+
+
 def valid(g: Graph | None) -> bool:
     return g is not None and infer(g).ok
 
@@ -88,7 +96,7 @@ def variants(spec: LayerSpec) -> list[tuple[str, Graph]]:
             if isinstance(value, float) and not math.isfinite(value):
                 continue
             for s in (shape, *(s for s in INPUT_SHAPES if s != shape)):
-                g = try_build(spec, s, {p.name: value})
+                g = try_build(spec, s, {**COMPANIONS.get((spec.type_name, p.name), {}), p.name: value})
                 if valid(g) and g is not None:
                     found = (f"{p.name}={value!r}", g)
                     break

@@ -130,10 +130,13 @@ class FloatEditor(Editor):
         self.edit.editingFinished.connect(self._emit)
 
     def _set(self, value: Any, resolved: Any) -> None:
-        self.edit.setText(f"{float(value):g}")
+        # None: an optional number left empty (Upsample's scale_factor when it is given a size)
+        self.edit.setText("" if value is None else f"{float(value):g}")
 
     def value(self) -> Any:
         text = self.edit.text().strip().replace(",", ".")
+        if not text:
+            return None  # ParamSpec.validate refuses it where the number is not optional
         try:
             return float(text)
         except ValueError:
