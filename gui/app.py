@@ -32,6 +32,7 @@ def run(file: str | None, screenshot: str | None = None) -> int:
     from netbuilder.gui.editor.autosave import find_recoveries
     from netbuilder.gui.editor.main_window import MainWindow
     from netbuilder.gui.panels import install_all
+    from netbuilder.gui.widgets import install_wheel_guard
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     # Everything imported so far lives for the whole session: keep it out of the collector so full
@@ -43,6 +44,7 @@ def run(file: str | None, screenshot: str | None = None) -> int:
     app.setApplicationName("NetBuilder")
     app.setOrganizationName("NetBuilder")
     app.setApplicationDisplayName("NetBuilder")
+    install_wheel_guard(app)  # before any widget exists, so every spin and combo box is polished by it
     theme.apply(None)
     theme.follow_system()
 

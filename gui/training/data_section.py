@@ -1,5 +1,6 @@
-"""The training panel's Data section: the dataset and its folder, whether it is loaded (or what to do
-when it is missing), the download with its progress bar and Cancel, and the Fit images choice.
+"""The training panel's Data section: the dataset and its folder, whether it is loaded, the Fit images
+choice, and the offer above the settings when the files are missing (download with its progress bar
+and Cancel, choose a folder, or use the bundled sample).
 
 The loading itself is :class:`~netbuilder.gui.training.datasets.DatasetLoader`'s; this module shows it.
 """
@@ -9,9 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from netbuilder.core.train.data import Dataset
+from netbuilder.gui.training.data_offer import DataOffer
 from netbuilder.gui.training.datasets import PRETTY, DatasetKey
+from netbuilder.gui.training.settings_form import set_combo
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton
+from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel
 
 if TYPE_CHECKING:
     from netbuilder.gui.training.panel import TrainingPanel
@@ -27,14 +30,14 @@ class DataSection:
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.download_button = QPushButton("Download")
-        self.download_button.setToolTip("Download the dataset from torchvision's mirrors (needs internet)")
-        self.download_bar = QProgressBar()
-        self.download_bar.setVisible(False)
-        self.cancel_button = QPushButton("Cancel download")
-        self.cancel_button.setVisible(False)
+        self.offer = DataOffer()
+        self.download_button = self.offer.download_button
+        self.download_bar = self.offer.bar
+        self.cancel_button = self.offer.cancel_button
         self.download_button.clicked.connect(self.download)
         self.cancel_button.clicked.connect(lambda: self.cancel())
+        self.offer.choose_button.clicked.connect(self._choose_data_dir)
+        self.offer.sample_button.clicked.connect(self.use_sample)
         self.form.data_dir_button.clicked.connect(self._choose_data_dir)
         self.loader.progress.connect(self._on_progress)
         self.loader.finished.connect(self._on_loaded)
@@ -42,7 +45,7 @@ class DataSection:
         self.loader.cancelled.connect(self._on_missing)
 
     def layout(self) -> QFormLayout:
-        """The Data rows: dataset, folder, status and download, fit, compatibility and its fixes."""
+        """The Data rows: dataset, folder, status, fit, compatibility and its fixes."""
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.addRow("Dataset", self.form.dataset_box)
@@ -50,12 +53,7 @@ class DataSection:
         dir_row.addWidget(self.form.data_dir_edit, 1)
         dir_row.addWidget(self.form.data_dir_button)
         form.addRow("Data folder", dir_row)
-        dl_row = QHBoxLayout()
-        dl_row.addWidget(self.status, 1)
-        dl_row.addWidget(self.download_button, 0, Qt.AlignmentFlag.AlignTop)
-        dl_row.addWidget(self.cancel_button, 0, Qt.AlignmentFlag.AlignTop)
-        form.addRow(dl_row)
-        form.addRow(self.download_bar)
+        form.addRow(self.status)
         form.addRow("Fit images", self.form.fit_box)
         form.addRow(self.panel.compat.label)
         form.addRow(self.panel.compat.fix_row)
@@ -73,6 +71,13 @@ class DataSection:
                                                    else self.loader.default_dir_text(name))
         ds = self.loader.get(key)
         error = self.loader.error_for(key)
+        downloading = self.loader.loading_key == key and self.loader.is_downloading()
+        self.offer.frame.setVisible(not sample and (error is not None or downloading))
+        where = key[1] or self.loader.default_dir_text(name)
+        self.offer.label.setText(f"Downloading {PRETTY[name]} into {where}…" if downloading else
+                                 f"{PRETTY[name]} was not found in {where}. To train, choose one:")
+        self.offer.choose_button.setEnabled(not active and not downloading)
+        self.offer.sample_button.setEnabled(not active)
         if ds is not None:
             c, h, w = ds.shape
             self.status.setText(f"✓ {PRETTY[name]}: {len(ds.train_y):,} training and {len(ds.test_y):,} test "
@@ -106,9 +111,22 @@ class DataSection:
         else:
             self.update()
 
+    def use_sample(self) -> None:
+        """Switch to the bundled sample (one undo step); a Start that failed for want of data runs now."""
+        self._start_when_loaded()
+        set_combo(self.form.dataset_box, "sample")
+
+    def _start_when_loaded(self) -> None:
+        run = self.panel.run
+        if run.start_wanted:  # the user asked to train and is now providing the data: go on once loaded
+            run.start_wanted = False
+            run.start_after_load = True
+        self.panel.hide_message()
+
     def download(self) -> None:
         """Download the chosen dataset (progress bar; a clear error offline)."""
         self.loader.error = None
+        self._start_when_loaded()
         self.ensure(download=True)
 
     def cancel(self, wait_ms: int = 0) -> bool:
@@ -153,5 +171,6 @@ class DataSection:
         start = self.form.data_dir_edit.text() or self.loader.default_dir_text(self.panel.dataset_key()[0])
         path = self.panel.choose_directory("Folder with the dataset's files", start)
         if path:
+            self._start_when_loaded()
             self.form.data_dir_edit.setText(path)
             self.form.edited.emit("data_dir")

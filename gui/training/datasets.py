@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import torch
 from netbuilder.core.train.data import CIFAR_DIR, CIFAR_TAR, IDX_FILES, Dataset, default_data_dir, load_dataset
+from netbuilder.gui.editor.file_commands import settings
 from netbuilder.gui.training.worker import TaskCancelled, TaskSlot
 from PySide6.QtCore import QCoreApplication, QObject, Signal
 
@@ -19,6 +20,24 @@ KNOWN_SHAPES = {"sample": (1, 28, 28), "mnist": (1, 28, 28), "fashion-mnist": (1
 PRETTY = {"sample": "the MNIST sample", "mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
 #: A dataset's name and folder (None: the default folder, and always for the bundled sample).
 DatasetKey = tuple[str, str | None]
+DATA_FOLDER_KEY = "training/dataFolder"
+
+
+def remembered_data_dir() -> str | None:
+    """The data folder last chosen in any project (None before one was chosen)."""
+    value = settings().value(DATA_FOLDER_KEY)
+    return str(value) if value else None
+
+
+def remember_data_dir(folder: str) -> None:
+    """Make ``folder`` the default data folder of every project that names none, now and next time."""
+    settings().setValue(DATA_FOLDER_KEY, folder)
+
+
+def default_data_folder() -> str | None:
+    """The folder to look in when the project names none: None where ``$NETBUILDER_DATA`` is set (core
+    looks there first), else the remembered folder (None: core's per-user default)."""
+    return None if os.environ.get("NETBUILDER_DATA") else remembered_data_dir()
 
 
 class DatasetLoader(QObject):
@@ -132,7 +151,7 @@ class DatasetLoader(QObject):
     @staticmethod
     def default_dir_text(name: str) -> str:
         """Where ``name``'s files are looked for when no folder is chosen."""
-        return os.environ.get("NETBUILDER_DATA") or str(default_data_dir(name))
+        return os.environ.get("NETBUILDER_DATA") or remembered_data_dir() or str(default_data_dir(name))
 
     def missing_files_text(self, name: str, folder: str | None) -> str:
         """Which files to put where (or to click Download), for a dataset that was not found."""

@@ -30,7 +30,7 @@ from netbuilder.gui.editor.commands import MISSING, SetTrainingSettings
 from netbuilder.gui.training.checkpoints import CHECKPOINT_SUFFIX, CheckpointActions
 from netbuilder.gui.training.compat import CompatCheck
 from netbuilder.gui.training.data_section import DataSection
-from netbuilder.gui.training.datasets import PRETTY, DatasetKey, DatasetLoader
+from netbuilder.gui.training.datasets import DatasetKey, DatasetLoader, default_data_folder, remember_data_dir
 from netbuilder.gui.training.plots import TrainingPlots
 from netbuilder.gui.training.project_guard import ProjectGuard
 from netbuilder.gui.training.results import ResultsView
@@ -130,18 +130,21 @@ class TrainingPanel(QWidget):
         self.save_ckpt_button, self.load_ckpt_button = ck.save_button, ck.load_button
         self.offer_frame, self.offer_label, self.offer_load = ck.offer_frame, ck.offer_label, ck.offer_load
 
-        # ---- left column: everything to set up and control a run
+        # ---- left column: the run's controls and state, pinned above the scrolling settings
+        pinned = QWidget()
+        pinned.setObjectName("training_controls")
+        pl = QVBoxLayout(pinned)
+        pl.setContentsMargins(4, 4, 4, 0)
+        pl.addLayout(run.buttons())
+        for w in (self.progress, self.progress_text, self.weights_frame, self.lock_label, self.message,
+                  self.data.offer.frame, self.offer_frame):
+            pl.addWidget(w)
         ck_row = QHBoxLayout()
         ck_row.addWidget(self.save_ckpt_button)
         ck_row.addWidget(self.load_ckpt_button)
-        ck_row.addWidget(self.new_run_button)
-        left = QWidget()
-        ll = QVBoxLayout(left)
-        ll.setContentsMargins(4, 4, 4, 4)
-        ll.addLayout(run.buttons())
-        for w in (self.progress, self.weights_frame, self.progress_text, self.lock_label, self.message,
-                  self.offer_frame):
-            ll.addWidget(w)
+        form = QWidget()
+        ll = QVBoxLayout(form)
+        ll.setContentsMargins(4, 0, 4, 4)
         ll.addWidget(_heading("Data"))
         ll.addLayout(self.data.layout())
         ll.addWidget(_heading("Hyperparameters"))
@@ -151,10 +154,16 @@ class TrainingPanel(QWidget):
         ll.addStretch(1)
         self.settings_area = QScrollArea()
         self.settings_area.setWidgetResizable(True)
-        self.settings_area.setWidget(left)
+        self.settings_area.setWidget(form)
         self.settings_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        left.setMinimumWidth(330)
+        form.setMinimumWidth(330)
         self.settings_area.setMinimumWidth(330 + self.settings_area.verticalScrollBar().sizeHint().width() + 4)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(pinned)
+        left_layout.addWidget(self.settings_area, 1)
+        self.controls_area = pinned
 
         # ---- right: curves, results, try it
         self.plots = TrainingPlots()
@@ -165,7 +174,7 @@ class TrainingPanel(QWidget):
         self.tabs.addTab(self.results, "Results")
         self.tabs.addTab(self.try_it, "Try it")
         split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.settings_area)
+        split.addWidget(left)
         split.addWidget(self.tabs)
         split.setStretchFactor(0, 0)
         split.setStretchFactor(1, 1)
@@ -251,6 +260,8 @@ class TrainingPanel(QWidget):
             return
         self.document.undo_stack.push(SetTrainingSettings(self.document, {name: (old, new)},
                                                           self.settings_from_document))
+        if name == "data_dir" and new:
+            remember_data_dir(str(new))  # the default of every project that names no folder
         if name in ("dataset", "data_dir"):
             self._dataset_timer.start()
 
@@ -258,8 +269,10 @@ class TrainingPanel(QWidget):
     def dataset_key(self) -> DatasetKey:
         """The chosen dataset's name and folder."""
         name = str(self.form.value("dataset"))
+        if name == "sample":
+            return name, None
         folder = self.form.value("data_dir")
-        return name, (None if name == "sample" or folder is None else str(folder))
+        return name, (default_data_folder() if folder is None else str(folder))
 
     def dataset(self) -> Dataset | None:
         """The loaded dataset for the chosen name and folder, if loaded."""
@@ -294,7 +307,7 @@ class TrainingPanel(QWidget):
         """Called by the Data section when ``key`` could not be loaded."""
         if self.run.start_after_load:
             self.run.start_after_load = False
-            self.show_message(f"Cannot start: {PRETTY[key[0]]} is not available. See Data below.", "error")
+            self.run.data_missing(key[0])
         self.update_controls()
         if key != self.dataset_key():
             self._dataset_timer.start()

@@ -108,17 +108,24 @@ class TrainingSession(QObject):
         self.final = None
         self._offer_model(trainer, "the loaded checkpoint")
 
-    def resumable(self, graph: Graph, dataset_name: str, batch_size: int, epochs: int) -> bool:
-        """Whether a start continues the current trainer: the same network, dataset and batch size,
-        a run that did not fail, and fewer epochs done than ``epochs``."""
+    def continuable(self, graph: Graph, dataset_name: str, batch_size: int) -> bool:
+        """Whether the current trainer can go on training: the same network, dataset and batch size,
+        and a run that did not fail."""
         t = self._trainer
         if t is None or isinstance(self.final, FailedEvent) or self.trainer_graph is None:
             return False
         if _graph_key(to_dict(graph)) != _graph_key(self.trainer_graph):
             return False
-        if t.dataset.name != dataset_name or t.config.batch_size != batch_size:
+        return t.dataset.name == dataset_name and t.config.batch_size == batch_size
+
+    def resumable(self, graph: Graph, dataset_name: str, batch_size: int, epochs: int) -> bool:
+        """Whether a start continues the current trainer: it is :meth:`continuable`, its run did not
+        finish (a finished run is only extended on request, :meth:`continue_run`), and it has done
+        fewer epochs than ``epochs``."""
+        t = self._trainer
+        if t is None or isinstance(self.final, FinishedEvent):
             return False
-        return t.epoch < epochs
+        return self.continuable(graph, dataset_name, batch_size) and t.epoch < epochs
 
     # ------------------------------------------------------------------ running
     def start(self, graph: Graph, config: TrainConfig, dataset: Dataset,
@@ -135,6 +142,19 @@ class TrainingSession(QObject):
         assert self._trainer is not None
         self._trainer.config.epochs = epochs
         self._launch(TrainingWorker(trainer=self._trainer))
+
+    def continue_run(self, added: int) -> None:
+        """Train the current (finished) trainer ``added`` more epochs from its weights and optimizer.
+
+        The step schedule's interval is pinned to the one the run had (by default a third of *its*
+        epochs), so the learning rate goes on from where it ended instead of jumping back up."""
+        t = self._trainer
+        assert t is not None
+        c = t.config
+        if c.schedule == "step" and c.step_size is None:
+            c.step_size = max(1, c.epochs // 3)
+        self.final = None
+        self.resume_run(t.epoch + added)
 
     def _launch(self, worker: TrainingWorker) -> None:
         prepare_process()
