@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 
 from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 if TYPE_CHECKING:
     import pyqtgraph as pg
@@ -260,6 +260,14 @@ def style_plot(widget: pg.PlotWidget, t: Theme | None = None) -> None:
             label.setText(label.text)
 
 
+def set_tone(label: QWidget, tone: str) -> None:
+    """Colour ``label`` by the stylesheet's ``tone`` rules ("ok", "error", "error-box", "warning-box",
+    "info-box" or "" for plain), so it follows theme switches and keeps the themes' contrast."""
+    label.setProperty("tone", tone)
+    label.style().unpolish(label)
+    label.style().polish(label)
+
+
 def stylesheet(t: Theme) -> str:
     """Small application stylesheet: dock titles, the lock banner, inline errors."""
     return f"""
@@ -270,6 +278,12 @@ QLabel#lockBanner {{ background: {t.warning}; color: {t.on_warning}; padding: 6p
     font-weight: bold; }}
 QLabel#sectionTitle {{ font-weight: bold; }}
 QLabel#muted {{ color: {t.subtext}; }}
+QLabel[tone="ok"] {{ color: {t.ok}; }}
+QLabel[tone="error"] {{ color: {t.error}; }}
+QLabel[tone="error-box"] {{ background: {t.error_bg}; color: {t.error}; padding: 4px; border-radius: 3px; }}
+QLabel[tone="warning-box"] {{ background: {t.warning}; color: {t.on_warning}; padding: 4px; border-radius: 3px; }}
+QLabel[tone="info-box"] {{ background: {t.alt_base}; color: {t.text}; padding: 4px; border-radius: 3px;
+    border: 1px solid {t.node_border}; }}
 QLineEdit[invalid="true"], QSpinBox[invalid="true"] {{ border: 1px solid {t.error}; background: {t.error_bg}; }}
 QToolBar {{ border: none; spacing: 2px; }}
 QStatusBar QLabel {{ padding: 0 6px; }}

@@ -124,3 +124,16 @@ def test_every_text_colour_meets_wcag_aa(t: theme.Theme) -> None:
     # the pairs cover every text colour the theme defines, on every background it defines
     assert {"error", "warning", "ok"} <= {fg for fg, _ in theme.CONTRAST_PAIRS}
     assert {"window", "base", "alt_base", "error_bg"} <= {bg for _, bg in theme.CONTRAST_PAIRS}
+
+
+def test_no_view_hard_codes_a_text_colour() -> None:
+    """Colours come from the theme (set_tone, object names, theme.current()), never a hex literal in a
+    widget's stylesheet: a fixed colour is unreadable in one of the two themes."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "gui"
+    pattern = re.compile(r"setStyleSheet\([^)]*#[0-9a-fA-F]{3,6}")
+    offenders = [f"{p.relative_to(root)}:{i}" for p in root.rglob("*.py") if p.name != "theme.py"
+                 for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
+    assert not offenders, offenders

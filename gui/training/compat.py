@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from netbuilder.core.model.layers import get_spec
 from netbuilder.core.model.shapes import fmt_shape
 from netbuilder.core.train.data import check_compat
+from netbuilder.gui import theme
 from netbuilder.gui.training.datasets import KNOWN_SHAPES, PRETTY, shape_probe
 from netbuilder.gui.training.settings_form import set_combo
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton
@@ -69,10 +70,10 @@ class CompatCheck:
             how = "" if fit == "none" or (shape and tuple(shape) == data) else f" after {fit}"
             self.label.setText(f"✓ The network's Input {fmt_shape(shape or ())} takes {PRETTY[name]} "
                                f"images ({fmt_shape(data)}){how}.")
-            self.label.setStyleSheet("color: #1b7a2f;")
+            theme.set_tone(self.label, "ok")
             return
         self.label.setText("✗ " + problem[0].upper() + problem[1:])
-        self.label.setStyleSheet("color: #b00020;")
+        theme.set_tone(self.label, "error")
         if shape is None or self.panel.active:
             return
         fixes: list[tuple[str, str, Callable[[], object]]] = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from netbuilder.core.train.data import Dataset
+from netbuilder.gui import theme
 from netbuilder.gui.training.data_offer import DataOffer
 from netbuilder.gui.training.datasets import PRETTY, DatasetKey
 from netbuilder.gui.training.settings_form import set_combo
@@ -82,20 +83,20 @@ class DataSection:
             c, h, w = ds.shape
             self.status.setText(f"✓ {PRETTY[name]}: {len(ds.train_y):,} training and {len(ds.test_y):,} test "
                                 f"images of {c}×{h}×{w}, {len(ds.classes)} classes — from {ds.source}")
-            self.status.setStyleSheet("")
+            theme.set_tone(self.status, "")
             self.download_button.setVisible(False)
         elif error is not None:
             self.status.setText(error)
             # a download the user cancelled is no error
-            self.status.setStyleSheet("" if self.loader.cancelled_key == key else "color: #b00020;")
+            theme.set_tone(self.status, "" if self.loader.cancelled_key == key else "error")
             self.download_button.setVisible(not sample)
         elif self.loader.loading_key == key:
             self.status.setText("Downloading…" if self.loader.is_downloading() else f"Loading {PRETTY[name]}…")
-            self.status.setStyleSheet("")
+            theme.set_tone(self.status, "")
             self.download_button.setVisible(False)
         else:
             self.status.setText(f"{PRETTY[name]} will be loaded when needed.")
-            self.status.setStyleSheet("")
+            theme.set_tone(self.status, "")
             self.download_button.setVisible(not sample)
         self.download_button.setEnabled(not self.panel.tasks.busy and not active)
 

@@ -26,6 +26,7 @@ import torch
 from netbuilder.core.errors import UserError
 from netbuilder.core.train.data import Dataset
 from netbuilder.core.train.trainer import TrainConfig, Trainer
+from netbuilder.gui import theme
 from netbuilder.gui.editor.commands import MISSING, SetTrainingSettings
 from netbuilder.gui.training.checkpoints import CHECKPOINT_SUFFIX, CheckpointActions
 from netbuilder.gui.training.compat import CompatCheck
@@ -425,10 +426,8 @@ class TrainingPanel(QWidget):
 
     def show_message(self, text: str, kind: str = "info") -> None:
         """Show ``text`` above the settings; ``kind`` is "info", "warning" or "error"."""
-        colors = {"error": ("#fde7e9", "#8a1020"), "warning": ("#fff3cd", "#5c4400"), "info": ("#e7f0fd", "#123d7a")}
-        bg, fg = colors.get(kind, colors["info"])
         self.message.setText(text)
-        self.message.setStyleSheet(f"background: {bg}; color: {fg}; padding: 4px; border-radius: 3px;")
+        theme.set_tone(self.message, f"{kind if kind in ('error', 'warning') else 'info'}-box")
         self.message.setVisible(True)
         if kind == "error":
             self.status(text.split("\n")[0][:200])

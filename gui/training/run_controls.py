@@ -47,7 +47,7 @@ class RunControls:
         self.continue_button = QPushButton("Continue")
         self.continue_button.setObjectName("train_continue")
         self.lock_label = QLabel("Editing is locked while training: stop the run to change the network.")
-        self.lock_label.setStyleSheet("background: #fff3cd; color: #5c4400; padding: 3px; border-radius: 3px;")
+        self.lock_label.setObjectName("lockBanner")  # the theme styles it
         self.lock_label.setWordWrap(True)
         self.start_button.clicked.connect(self.start)
         self.pause_button.clicked.connect(self.toggle_pause)
