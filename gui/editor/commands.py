@@ -95,6 +95,41 @@ class AddNode(Command):
         self.graph.remove_node(self.node_id)
 
 
+class InsertOnEdge(Command):
+    """Put a new node into ``edge`` (one undo step): the edge is removed, the node added, its
+    source feeds the node's input 0 and the node feeds the edge's old target on the same port.
+    Undo removes the node and restores the edge."""
+
+    def __init__(self, doc: Document, edge: Edge, type_name: str, position: tuple[float, float],
+                 params: dict[str, Any] | None = None, node_id: str | None = None) -> None:
+        super().__init__(doc, f"Insert {type_name} between '{edge.src}' and '{edge.dst}'")
+        self.edge, self.type_name, self.position, self.params = edge, type_name, position, params
+        self.node_id = node_id
+
+    def apply(self) -> None:
+        g, e = self.graph, self.edge
+        g.disconnect(e)
+        try:
+            node = g.add_node(self.type_name, self.node_id, self.params, self.position)
+        except GraphError:
+            g.connect(e.src, e.dst, e.port, check_cycle=False, src_port=e.src_port)
+            raise
+        try:
+            g.connect(e.src, node.id, 0, src_port=e.src_port)
+            g.connect(node.id, e.dst, e.port)
+        except GraphError:  # leave the graph as it was: refused edits never reach the undo stack
+            g.remove_node(node.id)
+            g.connect(e.src, e.dst, e.port, check_cycle=False, src_port=e.src_port)
+            raise
+        self.node_id, self.params = node.id, dict(node.params)
+
+    def revert(self) -> None:
+        assert self.node_id is not None
+        e = self.edge
+        self.graph.remove_node(self.node_id)
+        self.graph.connect(e.src, e.dst, e.port, check_cycle=False, src_port=e.src_port)
+
+
 class RemoveNodes(Command):
     """Delete several nodes and every edge touching them as one step."""
 
@@ -193,12 +228,15 @@ class Rename(Command):
 
 
 class SetParams(Command):
-    """Change parameters of one node. Consecutive changes of the same field merge (spin boxes)."""
+    """Change parameters of one node. Consecutive changes of the same field merge (spin boxes),
+    unless ``merge`` is False (a one-click fix is its own undo step); ``text`` names the step."""
 
-    def __init__(self, doc: Document, node_id: str, changes: dict[str, Any]) -> None:
+    def __init__(self, doc: Document, node_id: str, changes: dict[str, Any], *, merge: bool = True,
+                 text: str | None = None) -> None:
         names = ", ".join(changes)
-        super().__init__(doc, f"Set {node_id}.{names}")
+        super().__init__(doc, text or f"Set {node_id}.{names}")
         self.node_id, self.changes = node_id, dict(changes)
+        self.merge = merge
         self.old: dict[str, Any] | None = None
         self.new: dict[str, Any] | None = None
 
@@ -214,7 +252,7 @@ class SetParams(Command):
         self.graph.replace_params(self.node_id, self.old)
 
     def id(self) -> int:
-        return _MERGE_PARAMS
+        return _MERGE_PARAMS if self.merge else -1
 
     def mergeWith(self, other: QUndoCommand) -> bool:
         if not isinstance(other, SetParams) or other.node_id != self.node_id or set(other.changes) != set(self.changes):
