@@ -76,7 +76,10 @@ def record_outputs(
             continue
         srcs = [ports[e.src][e.src_port] for e in sorted(in_edges[nid], key=lambda e: e.port)]
         params = result.nodes[nid].resolved
-        if spec.module:
+        if "attribute" in spec.extra:  # a layer holding its tensor (Parameter): the model's attribute
+            assert spec.combine is not None
+            y = spec.combine.apply([getattr(model, code.attr_names[nid]), *srcs], params)
+        elif spec.module:
             y = getattr(model, code.attr_names[nid])(srcs[0])
         elif spec.combine is not None:
             y = spec.combine.apply(srcs, params)
@@ -90,9 +93,12 @@ def record_outputs(
 
 
 def random_input(input_shape: Sequence[int], batch_size: int = 1, seed: int | None = 0,
-                 device: torch.device | str = "cpu") -> torch.Tensor:
-    """``torch.randn(batch_size, *input_shape)`` (seeded when ``seed`` is not None), as in the tutorial."""
+                 device: torch.device | str = "cpu", vocab_size: int | None = None) -> torch.Tensor:
+    """``torch.randn(batch_size, *input_shape)`` (seeded when ``seed`` is not None), as in the tutorial;
+    with ``vocab_size`` (an Input of token ids), random ids in [0, vocab_size) instead."""
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    if vocab_size is not None:
+        return torch.randint(0, vocab_size, (batch_size, *input_shape), generator=gen).to(device)
     return torch.randn(batch_size, *input_shape, generator=gen).to(device)
 
 
@@ -343,7 +349,7 @@ def autograd_graph(
     in_shape = result.nodes[result.input_id].output_shape
     assert in_shape is not None
     if batch is None:
-        batch = random_input(in_shape, batch_size, seed, device)
+        batch = random_input(in_shape, batch_size, seed, device, result.input_vocab)
     elif tuple(batch.shape[1:]) != tuple(in_shape):
         raise AutogradError(f"the batch has shape {tuple(batch.shape)} but the Input expects N×"
                             f"{'×'.join(map(str, in_shape))}")
@@ -357,7 +363,7 @@ def autograd_graph(
                 if batch.shape[0] == 1 and "more than 1 value per channel" in str(e):
                     # BatchNorm in training mode needs two samples; the tutorial's batch of one can't do.
                     batch = torch.cat([batch, random_input(in_shape, 1, None if seed is None else seed + 7,
-                                                           device)])
+                                                           device, result.input_vocab)])
                     outs = record_outputs(graph, model, batch, result, code)
                 else:
                     raise AutogradError(f"the forward pass failed: {e}") from e

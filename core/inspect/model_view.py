@@ -179,7 +179,8 @@ def feature_maps(graph: Graph, model: nn.Module, image: torch.Tensor, normalisat
         raise InspectError(f"the image has shape {tuple(image.shape)} but the Input expects "
                            f"{'×'.join(map(str, in_shape or ()))}")
     param = next(model.parameters(), None)
-    x = x[:1].float().to(param.device if param is not None else "cpu")
+    x = x[:1].to(param.device if param is not None else "cpu")
+    x = x.long() if result.input_vocab is not None else x.float()  # token ids stay integers
     was = model.training
     model.eval()
     try:

@@ -30,7 +30,9 @@ class NodeError:
 class NodeInfo:
     """What inference found for one node. ``output_shape`` is None when the node or something
     upstream has an error (then ``error`` is set for the node at fault only). ``output_shapes``
-    holds one shape per output port (``output_shape`` is port 0's), named by ``output_names``."""
+    holds one shape per output port (``output_shape`` is port 0's), named by ``output_names``.
+    ``dtype`` is what the output holds: ``"float"`` values or ``"long"`` token ids (from a long
+    Input up to an Embedding); ``vocab_size`` is then the Input's, the ids' upper bound."""
 
     id: str
     type: str
@@ -44,6 +46,8 @@ class NodeInfo:
     error: str | None = None
     explicit_inferable: list[str] = field(default_factory=list)
     note: str | None = None
+    dtype: str = "float"
+    vocab_size: int | None = None
 
 
 @dataclass
@@ -75,6 +79,12 @@ class InferenceResult:
         if info is None or edge.src_port >= len(info.output_shapes):
             return None
         return info.output_shapes[edge.src_port]
+
+    @property
+    def input_vocab(self) -> int | None:
+        """The vocabulary size when the Input holds integer token ids (dtype long), else None."""
+        info = self.nodes.get(self.input_id) if self.input_id is not None else None
+        return info.vocab_size if info is not None and info.dtype == "long" else None
 
     def errors_for(self, node_id: str) -> list[str]:
         """Messages concerning ``node_id``."""
@@ -197,6 +207,11 @@ def infer(graph: Graph) -> InferenceResult:
         if blocked or (info.error and not nspec.is_input):
             continue
         info.input_shapes = in_shapes
+        srcs = [(infos[e.src], e.src_port) for e in ins[nid]]
+        problem = _batch_second_problem(graph, srcs) or _dtype_problem(graph, nid, srcs)
+        if problem:
+            fail(nid, problem)
+            continue
         full = nspec.full_params(node.params)
         info.explicit_inferable = [p.name for p in nspec.params
                                    if p.inferred and full[p.name] != AUTO and p.name in node.params]
@@ -208,6 +223,7 @@ def infer(graph: Graph) -> InferenceResult:
             info.output_names = nspec.output_names(resolved, len(shapes))
             if len(shapes) != len(info.output_names):
                 raise AssertionError(f"the shape rule gave {len(shapes)} shapes for {len(info.output_names)} outputs")
+            _set_dtype(info, nspec.is_input, nspec.input_dtype, resolved, srcs)
         except ShapeError as ex:
             fail(nid, f"{_label(graph, nid)} {ex}")
             continue
@@ -222,12 +238,65 @@ def infer(graph: Graph) -> InferenceResult:
         info.output_shape = shapes[0]
         info.params = nspec.param_count(resolved, in_shapes, info.output_shape)
         info.macs = nspec.macs(resolved, in_shapes, info.output_shape)
-        if nspec.flattens or (len(in_shapes) == 1 and len(in_shapes[0]) > len(info.output_shape)):
-            x = in_shapes[0]
+        x = in_shapes[0] if in_shapes else ()
+        # a flat output holding every input value (Flatten, a Reshape to [-1]) is noted as their layout;
+        # a Select or Mean that drops a dim keeps fewer values and is not
+        if nspec.flattens or (len(in_shapes) == 1 and len(x) > len(info.output_shape)
+                              and math.prod(x) == math.prod(info.output_shape)):
             info.note = f"{math.prod(x)} = {'×'.join(map(str, x))}" if len(info.output_shape) == 1 else None
         notes[nid] = info.note
 
     return InferenceResult(infos, order, errors, inputs[0] if inputs else None, output_id)
+
+
+def _batch_second_problem(graph: Graph, srcs: list[tuple[NodeInfo, int]]) -> str | None:
+    """Why an input comes from a port whose tensor holds the batch in dim 1 (an LSTM's h), or None."""
+    for src, port in srcs:
+        name = src.output_names[port] if port < len(src.output_names) else ""
+        if name in graph.node(src.id).spec.batch_second:
+            return (f"takes output {name!r} of {_label(graph, src.id)}, which holds the batch in dim 1 "
+                    f"((layers × directions)×N×H, as torch returns it) while NetBuilder's layers take it in dim 0; "
+                    f"connect its 'output' port instead (Select dim 1, index -1 takes the last step)")
+    return None
+
+
+def _dtype_problem(graph: Graph, nid: str, srcs: list[tuple[NodeInfo, int]]) -> str | None:
+    """Why the node cannot take its inputs' dtype (token ids where values are needed, or the
+    reverse), or None."""
+    spec = graph.node(nid).spec
+    label = _label(graph, nid)
+    dtypes = {src.dtype for src, _ in srcs}
+    if spec.input_dtype == "long" and dtypes != {"long"}:
+        return (f"{label} takes integer token ids but its input holds float values; set the Input's dtype to "
+                f"long (with its vocab_size), and connect the {spec.type_name} straight after it")
+    if spec.input_dtype == "float" and "long" in dtypes:
+        return (f"{label} takes float values but its input holds integer token ids (the Input's dtype is "
+                f"long); put an Embedding before it to turn the ids into vectors, or set the Input's dtype "
+                f"to float")
+    if spec.input_dtype == "any" and len(dtypes) > 1:
+        return f"{label} joins float values with integer token ids; give its inputs one dtype"
+    if spec.input_dtype == "long":
+        vocab = next((src.vocab_size for src, _ in srcs if src.vocab_size is not None), None)
+        rows = graph.node(nid).params.get("num_embeddings")
+        if vocab is not None and isinstance(rows, int) and rows < vocab:
+            return (f"{label} has num_embeddings {rows} but the Input's token ids go up to {vocab - 1} "
+                    f"(vocab_size {vocab}); set num_embeddings to at least {vocab}")
+    return None
+
+
+def _set_dtype(info: NodeInfo, is_input: bool, takes: str, resolved: dict[str, Any],
+               srcs: list[tuple[NodeInfo, int]]) -> None:
+    """Fill ``info.dtype`` (and ``vocab_size``) of a node whose inputs passed :func:`_dtype_problem`;
+    ShapeError for a long Input without a vocabulary size."""
+    if is_input:
+        info.dtype = str(resolved.get("dtype", "float"))
+        if info.dtype == "long":
+            if resolved.get("vocab_size") is None:
+                raise ShapeError("has dtype long but no vocab_size; set vocab_size to the number of distinct "
+                                 "token ids (ids are 0 to vocab_size - 1)")
+            info.vocab_size = int(resolved["vocab_size"])
+    elif takes == "any" and srcs:
+        info.dtype, info.vocab_size = srcs[0][0].dtype, srcs[0][0].vocab_size
 
 
 def _reachable(start: str, outs: dict[str, list[str]]) -> set[str]:

@@ -34,9 +34,14 @@ CATEGORIES = (
     "Linear",
     "Activation",
     "Normalization/Regularization",
+    "Sequence",
     "Merge",
     "Tensor operations",
 )
+
+
+DTYPES = ("float", "long", "any")
+"""What a layer takes (:attr:`LayerSpec.input_dtype`): float values, integer token ids, or either."""
 
 
 class ParamError(UserError, ValueError):
@@ -204,7 +209,9 @@ class ImportCall:
     for an input that is not a network tensor) and ``output_shape`` the traced result's. A check
     sets ``passthrough`` when the call does nothing here (``F.dropout(x, training=False)``): its
     input's value passes on and no node is made. A call whose result is a tuple of tensors has
-    ``output_shape`` None and ``output_shapes`` the pieces' shapes, flattened in order."""
+    ``output_shape`` None and ``output_shapes`` the pieces' shapes, flattened in order. ``module`` is
+    the ``nn`` module itself when there is one, for a check that needs what its attributes do not say
+    (a TransformerEncoderLayer keeps ``nhead`` in its attention submodule)."""
 
     args: dict[str, Any]
     input_shapes: list[tuple[int, ...] | None]
@@ -212,6 +219,7 @@ class ImportCall:
     from_module: bool = False
     passthrough: bool = False
     output_shapes: list[tuple[int, ...]] | None = None
+    module: torch.nn.Module | None = None
 
 
 # Refines an ImportCall in place; returns why it cannot be this layer, completing a sentence that
@@ -263,7 +271,12 @@ class LayerSpec:
     Meaning, for the rest of core: ``output`` says what the layer's values mean when it ends a
     network, ``"probabilities"`` (softmax) or ``"log_probabilities"`` (log-softmax), and the trainer
     checks the loss against it; ``flattens`` marks a layer whose output is its input laid out flat
-    (inference notes ``1024 = 64×4×4`` for the layers after it); ``zeroes_negatives`` marks an
+    (inference notes ``1024 = 64×4×4`` for the layers after it); ``input_dtype`` is what the layer
+    takes: ``"float"`` values, ``"long"`` integer token ids (Embedding), or ``"any"`` for a layer that
+    only moves values around and keeps its input's dtype (Reshape, Select); ``batch_second`` names
+    output ports whose tensor holds the batch in dim 1, not 0 (an LSTM's ``h`` and ``c`` are
+    layers×N×H): their shapes leave that dim out and inference refuses to feed them to a layer;
+    ``zeroes_negatives`` marks an
     activation that outputs exact zeros for negative inputs, so its units can die (health checks
     them); ``explain_as`` picks a detailed describer in :mod:`netbuilder.core.learn.explain`
     (``"conv"``, ``"pool_max"``, ``"linear"``...), else its category's or a generic one is used.
@@ -296,6 +309,8 @@ class LayerSpec:
     explain_as: str | None = None
     outputs: tuple[str, ...] | Callable[[Mapping[str, Any]], tuple[str, ...]] | None = ("output",)
     nesting: Nesting | None = None
+    input_dtype: str = "float"
+    batch_second: tuple[str, ...] = ()
 
     def param(self, name: str) -> ParamSpec:
         """The spec of parameter ``name``; KeyError if unknown."""
@@ -389,6 +404,8 @@ def register(spec: LayerSpec) -> LayerSpec:
         raise ValueError(f"unknown category {spec.category}")
     if spec.min_inputs >= 2 and spec.combine is None:
         raise ValueError(f"merge layer {spec.type_name} needs a Combine")
+    if spec.input_dtype not in DTYPES:
+        raise ValueError(f"input_dtype of {spec.type_name} must be one of {DTYPES}")
     REGISTRY[spec.type_name] = spec
     return spec
 
@@ -432,5 +449,6 @@ def by_category() -> dict[str, list[LayerSpec]]:
 
 # The built-in types register themselves on import; they need the classes above, hence the end.
 from netbuilder.core.model import builtin_layers as _builtin_layers  # noqa: E402,F401
+from netbuilder.core.model import builtin_sequence as _builtin_sequence  # noqa: E402,F401
 from netbuilder.core.model import builtin_split as _builtin_split  # noqa: E402,F401
 from netbuilder.core.model import builtin_tensor_ops as _builtin_tensor_ops  # noqa: E402,F401

@@ -17,7 +17,9 @@ from typing import Any, Literal
 from netbuilder.core.errors import UserError
 
 DATASETS: tuple[str, ...] = ("sample", "mnist", "fashion-mnist", "cifar10")
-FIT_INPUTS: tuple[str, ...] = ("none", "pad", "resize")
+FIT_INPUTS: tuple[str, ...] = ("none", "pad", "resize", "rows")
+"""How images meet the model's Input: as they are, zero-padded or resized to its size, or read row by
+row as a sequence (``rows``: C×H×W images become H steps of C·W features, for an Input [H, C·W])."""
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "adamw", "rmsprop")
 LOSSES: tuple[str, ...] = ("cross-entropy", "nll", "mse")
 SCHEDULES: tuple[str, ...] = ("none", "step", "cosine")

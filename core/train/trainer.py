@@ -64,6 +64,7 @@ from netbuilder.core.train.events import (
     TrainEvent,
     WarningEvent,
 )
+from netbuilder.core.train.fit import TOKENS_UNSUPPORTED
 from netbuilder.core.train.observe import (
     HISTOGRAM_BINS,
     RunView,
@@ -92,10 +93,12 @@ class Trainer:
         self.config = config
         self.graph = graph.copy()
         self.device = resolve_device(config.device)
+        result = infer(self.graph)
+        if result.ok and result.input_vocab is not None:  # token ids: said before any data is looked for
+            raise TrainError(TOKENS_UNSUPPORTED, node=result.input_id, field="dataset")
         self.dataset = dataset if dataset is not None else load_dataset(config.dataset, config.data_dir)
         self.warnings: list[WarningEvent] = []
 
-        result = infer(self.graph)
         if not result.ok:
             err = result.errors[0] if result.errors else None
             raise TrainError(f"the network has errors: {err.message if err else 'it has no output'}",
