@@ -3,23 +3,36 @@ tensor shape it carries, red when the layer it feeds cannot accept it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from netbuilder.core.model.graph import Edge
 from netbuilder.gui import theme
+from netbuilder.gui.editor.canvas.groups import GroupItem
 from netbuilder.gui.editor.canvas.node_item import HEADER, WIDTH, NodeItem
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPainterPathStroker, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QStyleOptionGraphicsItem, QWidget
 
+Obstacles = Callable[[QRectF], list[QRectF]]
+
 
 def edge_path(a: QPointF, b: QPointF, src_rect: QRectF | None = None, dst_rect: QRectF | None = None,
-              lane: int = 0) -> tuple[QPainterPath, QPointF]:
+              lane: int = 0, obstacles: Obstacles | None = None) -> tuple[QPainterPath, QPointF]:
     """The curve from ``a`` (an output port) to ``b`` (an input port) and where its label goes.
 
-    Forward edges are an S-shaped bezier. Edges going back to the left (wrapped rows) are routed
-    around the nodes through the gap between their rows instead of crossing them."""
+    Forward edges are an S-shaped bezier; one that would cross other nodes (``obstacles`` gives the
+    node rectangles inside a scene rectangle: a skip connection over its block) runs along a lane
+    just below or above them. Edges going back to the left (wrapped rows) are routed around the
+    nodes through the gap between their rows instead of crossing them."""
     path = QPainterPath(a)
     dx = b.x() - a.x()
     if dx >= 30 or src_rect is None or dst_rect is None:
+        lane_y = _skip_lane(a, b, lane, obstacles) if obstacles is not None and dx > 60 else None
+        if lane_y is not None:
+            x1, x2 = a.x() + 28, b.x() - 28
+            pts = [a, QPointF(x1, a.y()), QPointF(x1, lane_y), QPointF(x2, lane_y), QPointF(x2, b.y()), b]
+            _rounded_polyline(path, pts, 14.0)
+            return path, QPointF((x1 + x2) / 2, lane_y)
         c = max(40.0, abs(dx) * 0.5)
         path.cubicTo(QPointF(a.x() + c, a.y()), QPointF(b.x() - c, b.y()), b)
         return path, path.pointAtPercent(0.5)
@@ -38,6 +51,29 @@ def edge_path(a: QPointF, b: QPointF, src_rect: QRectF | None = None, dst_rect: 
     pts = [a, QPointF(x1, a.y()), QPointF(x1, mid_y), QPointF(x2, mid_y), QPointF(x2, b.y()), b]
     _rounded_polyline(path, pts, r)
     return path, QPointF((x1 + x2) / 2, mid_y)
+
+
+def _skip_lane(a: QPointF, b: QPointF, lane: int, obstacles: Obstacles) -> float | None:
+    """The height of a clear horizontal lane from ``a`` to ``b``, or None when the direct curve
+    crosses no node. Tries below the nodes in the way, then above, a few times each."""
+    x1, x2 = a.x() + 28, b.x() - 28
+    band = QRectF(x1, min(a.y(), b.y()) - 8, x2 - x1, abs(b.y() - a.y()) + 16)
+    hits = obstacles(band)
+    if not hits:
+        return None
+    best: float | None = None
+    for down in (True, False):
+        y = (max(r.bottom() for r in hits) + 18 + 9 * lane) if down else (min(r.top() for r in hits) - 18 - 9 * lane)
+        for _ in range(6):
+            more = obstacles(QRectF(x1, y - 10, x2 - x1, 20))
+            if not more:
+                break
+            y = (max(r.bottom() for r in more) + 18) if down else (min(r.top() for r in more) - 18)
+        else:
+            continue
+        if best is None or abs(y - a.y()) < abs(best - a.y()):
+            best = y
+    return best
 
 
 def _rounded_polyline(path: QPainterPath, pts: list[QPointF], r: float) -> None:
@@ -59,6 +95,21 @@ def _dist(a: QPointF, b: QPointF) -> float:
 def _unit(a: QPointF, b: QPointF) -> QPointF:
     d = _dist(a, b) or 1.0
     return QPointF((b.x() - a.x()) / d, (b.y() - a.y()) / d)
+
+
+def _arrow_head(path: QPainterPath) -> QPainterPath:
+    """The arrow head at the end of ``path`` (at the input port)."""
+    end = path.pointAtPercent(1.0)
+    before = path.pointAtPercent(max(0.0, 1.0 - 8.0 / max(path.length(), 8.0)))
+    d = _unit(before, end)
+    n = QPointF(-d.y(), d.x())
+    s = 7.0
+    tip = QPointF(end.x() - d.x() * 6, end.y() - d.y() * 6)
+    head = QPainterPath(tip)
+    head.lineTo(QPointF(tip.x() - d.x() * s + n.x() * s * 0.55, tip.y() - d.y() * s + n.y() * s * 0.55))
+    head.lineTo(QPointF(tip.x() - d.x() * s - n.x() * s * 0.55, tip.y() - d.y() * s - n.y() * s * 0.55))
+    head.closeSubpath()
+    return head
 
 
 def label_font() -> QFont:
@@ -116,6 +167,10 @@ class EdgeItem(QGraphicsPathItem):
         self.error: str | None = None
         self.unknown = True
         self.label = EdgeLabel(self)
+        # collapsed groups the edge starts or ends on instead of its nodes (set by the scene)
+        self.src_box: GroupItem | None = None
+        self.dst_box: GroupItem | None = None
+        self._head: QPainterPath | None = None  # the arrow head, cached per path
         self.setZValue(0)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.setAcceptHoverEvents(True)
@@ -124,14 +179,24 @@ class EdgeItem(QGraphicsPathItem):
         self.update_style()
 
     def update_path(self) -> None:
-        port = self.dst.in_port(self.edge.port)
-        b = port.scenePos() if port is not None else self.dst.mapToScene(QPointF(0, HEADER + 20))
-        out = self.src.out_port_at(self.edge.src_port)
-        a = out.scenePos() if out is not None else self.src.mapToScene(QPointF(WIDTH, HEADER + 20))
-        src_rect = self.src.sceneBoundingRect()
-        dst_rect = self.dst.sceneBoundingRect()
-        path, mid = edge_path(a, b, src_rect, dst_rect, lane=self.edge.port)
+        """Re-route between the ports (or the collapsed group cards standing in for their nodes)."""
+        if self.dst_box is not None:
+            b, dst_rect = self.dst_box.in_anchor(), self.dst_box.sceneBoundingRect()
+        else:
+            port = self.dst.in_port(self.edge.port)
+            b = port.scenePos() if port is not None else self.dst.mapToScene(QPointF(0, HEADER + 20))
+            dst_rect = self.dst.sceneBoundingRect()
+        if self.src_box is not None:
+            a, src_rect = self.src_box.out_anchor(), self.src_box.sceneBoundingRect()
+        else:
+            out = self.src.out_port_at(self.edge.src_port)
+            a = out.scenePos() if out is not None else self.src.mapToScene(QPointF(WIDTH, HEADER + 20))
+            src_rect = self.src.sceneBoundingRect()
+        scene = self.scene()
+        obstacles = getattr(scene, "obstacles", None)
+        path, mid = edge_path(a, b, src_rect, dst_rect, lane=self.edge.port, obstacles=obstacles)
         self.setPath(path)
+        self._head = None
         self.label.setPos(mid)
 
     def set_state(self, shape_text: str, error: str | None) -> None:
@@ -183,22 +248,16 @@ class EdgeItem(QGraphicsPathItem):
         return super().itemChange(change, value)
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, lod >= 0.3)  # hairlines when far out: cheap
         painter.setPen(self.pen())
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawPath(self.path())
-        # arrow head at the input port
-        path = self.path()
-        end = path.pointAtPercent(1.0)
-        before = path.pointAtPercent(max(0.0, 1.0 - 8.0 / max(path.length(), 8.0)))
-        d = _unit(before, end)
-        n = QPointF(-d.y(), d.x())
-        s = 7.0
-        tip = QPointF(end.x() - d.x() * 6, end.y() - d.y() * 6)
-        head = QPainterPath(tip)
-        head.lineTo(QPointF(tip.x() - d.x() * s + n.x() * s * 0.55, tip.y() - d.y() * s + n.y() * s * 0.55))
-        head.lineTo(QPointF(tip.x() - d.x() * s - n.x() * s * 0.55, tip.y() - d.y() * s - n.y() * s * 0.55))
-        head.closeSubpath()
+        if lod < 0.3:
+            return  # the head is a dot at this zoom; skipping it keeps big graphs fluid
+        if self._head is None:
+            self._head = _arrow_head(self.path())
+        head = self._head
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(self.pen().color())
         painter.drawPath(head)

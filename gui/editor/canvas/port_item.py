@@ -57,6 +57,8 @@ class PortItem(QGraphicsItem):
         return QRectF(-r, -r, 2 * r, 2 * r)
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        if option.levelOfDetailFromTransform(painter.worldTransform()) < 0.3:
+            return  # a port is under two pixels wide at this zoom; skipping keeps big graphs fluid
         t = theme.current()
         color = t.category(self.node.spec.category)
         r = RADIUS + (1.5 if self._hover else 0)

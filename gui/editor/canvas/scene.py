@@ -17,6 +17,7 @@ from netbuilder.core.model.shapes import fmt_shape
 from netbuilder.gui import theme
 from netbuilder.gui.editor import commands
 from netbuilder.gui.editor.canvas.edge_item import EdgeItem, edge_path
+from netbuilder.gui.editor.canvas.groups import GroupItem, GroupLayer
 from netbuilder.gui.editor.canvas.node_item import NodeItem
 from netbuilder.gui.editor.canvas.port_item import PortItem
 from netbuilder.gui.editor.document import Document
@@ -33,12 +34,15 @@ from PySide6.QtWidgets import (
 GRID = 20.0
 
 
-class GraphScene(QGraphicsScene):
+class GraphScene(GroupLayer, QGraphicsScene):
     """The node editor scene for ``document``.
 
     Extension points: :meth:`node_item`, :meth:`set_node_tint` / :meth:`clear_tints` (the gradient
     view colours nodes by a statistic), :attr:`message` (status text), :attr:`node_activated`
-    (double-click), :attr:`context_menu` (ids under the cursor, screen position)."""
+    (double-click), :attr:`context_menu` (ids under the cursor, screen position).
+
+    Repeated blocks (groups read from the node ids' module paths) get a box each; :meth:`toggle_group`
+    / :meth:`set_collapsed` collapse one to a single card (a view state, not an edit)."""
 
     message = Signal(str, bool)  # text, is_error
     node_activated = Signal(str)
@@ -55,6 +59,11 @@ class GraphScene(QGraphicsScene):
         self._link_from: PortItem | None = None
         self._link_item: QGraphicsPathItem | None = None
         self._press_positions: dict[str, tuple[float, float]] = {}
+        self.groups: dict[str, GroupItem] = {}
+        self.group_of: dict[str, str] = {}
+        self.collapsed_groups: set[str] = set()
+        self._rebuilding = False
+        self._cards: tuple[list[QRectF], list[float]] | None = None  # see obstacles()
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
         self.setSceneRect(QRectF(-5000, -5000, 10000, 10000))
         d = document
@@ -115,10 +124,25 @@ class GraphScene(QGraphicsScene):
             self.removeItem(e)
         self.nodes.clear()
         self.edges.clear()
-        for node in self.doc.graph.nodes:
-            self._on_node_added(node)
-        for edge in self.doc.graph.edges:
-            self._on_edge_added(edge)
+        self._rebuilding = True
+        try:
+            for node in self.doc.graph.nodes:
+                self._on_node_added(node)
+            for edge in self.doc.graph.edges:
+                self._on_edge_added(edge)
+            ins: dict[str, list[Edge]] = {nid: [] for nid in self.nodes}
+            outs: dict[str, list[Edge]] = {nid: [] for nid in self.nodes}
+            for edge in self.edges:
+                ins[edge.dst].append(edge)
+                outs[edge.src].append(edge)
+            for nid, node_item in self.nodes.items():
+                self._update_ports(node_item, ins[nid], outs[nid])
+        finally:
+            self._rebuilding = False
+        for e in self.edges.values():  # routed once all ports exist (not once per edge added)
+            e.update_path()
+        self.collapsed_groups.clear()  # another graph: its own groups, all open
+        self.refresh_groups()
         self._on_inferred(self.doc.result)
         self._on_locked(self.doc.locked)
 
@@ -129,6 +153,7 @@ class GraphScene(QGraphicsScene):
             theme.hub().changed.disconnect(self._on_theme)
         self.nodes.clear()
         self.edges.clear()
+        self.groups.clear()
         self.clear()
 
     # --- model → items ------------------------------------------------------------------------
@@ -137,35 +162,44 @@ class GraphScene(QGraphicsScene):
         item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable, not self.doc.locked)
         self.nodes[node.id] = item
         self.addItem(item)
+        self._structure_changed()
 
     def _on_node_removed(self, node: Node) -> None:
         item = self.nodes.pop(node.id, None)
         if item is not None:
             self.removeItem(item)
+        self._structure_changed()
 
     def _on_edge_added(self, edge: Edge) -> None:
         src, dst = self.nodes.get(edge.src), self.nodes.get(edge.dst)
         if src is None or dst is None:
             return
-        self._update_ports(dst)
+        if not self._rebuilding:  # rebuild() sets every node's ports once at the end
+            self._update_ports(dst)
         item = EdgeItem(edge, src, dst)
         self.edges[edge] = item
         self.addItem(item)
-        self._update_ports(src)
+        if not self._rebuilding:
+            self._update_ports(src)
+            self._structure_changed()
+            item.update_path()  # once in the scene: routed around the nodes in its way
 
     def _on_edge_removed(self, edge: Edge) -> None:
         item = self.edges.pop(edge, None)
         if item is not None:
             self.removeItem(item)
+        self._structure_changed()
         for nid in (edge.src, edge.dst):
             if nid in self.nodes:
                 self._update_ports(self.nodes[nid])
 
-    def _update_ports(self, item: NodeItem) -> None:
+    def _update_ports(self, item: NodeItem, ins: list[Edge] | None = None, outs: list[Edge] | None = None) -> None:
+        """Port count and connected dots of ``item`` from its edges (given by rebuild(), which
+        collects them in one pass: asking the graph per node is quadratic on 1,000 edges)."""
         g = self.doc.graph
         if item.node_id not in g:
             return
-        ins = g.in_edges(item.node_id)
+        ins = g.in_edges(item.node_id) if ins is None else ins
         spec = item.spec
         if spec.max_inputs != 0:
             used = max((e.port for e in ins), default=-1) + 1
@@ -174,9 +208,11 @@ class GraphScene(QGraphicsScene):
         taken = {e.port for e in ins}
         for p in item.in_ports:
             p.set_connected(p.index in taken)
-        used_out = {e.src_port for e in g.out_edges(item.node_id)}
+        used_out = {e.src_port for e in (g.out_edges(item.node_id) if outs is None else outs)}
         for p in item.out_ports:
             p.set_connected(p.index in used_out)
+        if self._rebuilding:
+            return  # rebuild() routes every edge once at the end
         for e in self.edges.values():
             if e.dst is item or e.src is item:
                 e.update_path()
@@ -201,6 +237,7 @@ class GraphScene(QGraphicsScene):
                 self.edges[new_edge] = e_item
         item.setToolTip(item._tooltip())
         item.update()
+        self._structure_changed()
 
     def _on_node_moved(self, node_id: str, pos: tuple[float, float]) -> None:
         item = self.nodes.get(node_id)
@@ -211,9 +248,19 @@ class GraphScene(QGraphicsScene):
             self.snap = was
 
     def node_geometry_changed(self, item: NodeItem) -> None:
+        self._cards = None
+        group = self.groups.get(self.group_of.get(item.node_id, ""))
+        if group is not None:
+            group.update_geometry()
         for e in self.edges.values():
             if e.src is item or e.dst is item:
                 e.update_path()
+
+    # --- groups -------------------------------------------------------------------------------
+    def _structure_changed(self) -> None:
+        self._cards = None
+        if not self._rebuilding:
+            self.refresh_groups()
 
     def _on_inferred(self, result: InferenceResult) -> None:
         g = self.doc.graph
@@ -229,6 +276,12 @@ class GraphScene(QGraphicsScene):
             dst_info = result.nodes.get(edge.dst)
             error = dst_info.error if dst_info is not None and shape is not None else None
             e_item.set_state(text, error)
+        for box in self.groups.values():
+            total = sum(info.params for m in box.members if (info := result.nodes.get(m.node_id)) is not None)
+            text = f"{total:,} params" if total else ""
+            if text != box.params_text:
+                box.params_text = text
+                box.update()
 
     def _on_theme(self, *_: object) -> None:
         if not shiboken6.isValid(self):  # a scene deleted on the C++ side without close()
@@ -266,6 +319,10 @@ class GraphScene(QGraphicsScene):
     def _on_doc_selection(self, ids: list[str]) -> None:
         if set(ids) == set(self.selected_node_ids()):
             return
+        for nid in ids:  # a node chosen elsewhere (summary, search) is shown
+            group = self.group_of.get(nid)
+            if group in self.collapsed_groups:
+                self.set_collapsed(group, False)
         self._syncing_selection = True
         try:
             self.clearSelection()
