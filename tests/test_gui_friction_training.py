@@ -288,3 +288,24 @@ def test_paused_shows_one_resume_button(qtbot, panels):
     qtbot.mouseClick(visible_buttons(panel, "Resume")[0], Qt.MouseButton.LeftButton)
     assert not panel.session.paused
     panel.stop(wait_ms=30_000)
+
+
+def test_a_sequence_input_gets_a_read_rows_fix_that_makes_mnist_fit(qtbot, tmp_path) -> None:
+    """An LSTM's Input [28, 28] on MNIST: the compatibility line offers 'Read rows', and one click
+    sets the rows fit, after which the data fits."""
+    from netbuilder.core.model.project import load_preset
+    from netbuilder.gui.editor.document import Document
+    from netbuilder.gui.training.panel import TrainingPanel
+    from PySide6.QtCore import Qt
+
+    project = load_preset("lstm-mnist-rows")
+    doc = Document(project.graph)
+    doc.training = {**project.training, "fit_input": "none", "dataset": "sample"}
+    panel = TrainingPanel(doc)
+    qtbot.addWidget(panel)
+    panel.compat.update()
+    assert panel.compat.problem() is not None
+    rows = [b for b in panel.compat.fix_buttons if b.text() == "Read rows"]
+    assert rows, [b.text() for b in panel.compat.fix_buttons]
+    qtbot.mouseClick(rows[0], Qt.MouseButton.LeftButton)
+    assert panel.form.value("fit_input") == "rows" and panel.compat.problem() is None

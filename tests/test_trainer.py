@@ -601,3 +601,18 @@ def test_threads_apply_to_the_run_only(sample):
     stopped = Trainer(lenet(), cfg(epochs=1, limit_steps=2, threads=2), ds)
     stopped.stop()
     assert isinstance(events_of(stopped)[-1], StoppedEvent) and torch.get_num_threads() == 1
+
+
+def test_a_schedule_pinned_to_its_run_carries_on_instead_of_stretching() -> None:
+    """Continue for more epochs (schedule_epochs = the first run's): the rate goes on from where it
+    ended; an unpinned longer run would stretch the cosine and jump back up."""
+    from netbuilder.core.train.optim import lr_at
+
+    first = TrainConfig(epochs=5, schedule="cosine", lr=0.1)
+    end = lr_at(first, 5 * 10 - 1, 10)
+    pinned = TrainConfig(epochs=10, schedule="cosine", lr=0.1, schedule_epochs=5)
+    stretched = TrainConfig(epochs=10, schedule="cosine", lr=0.1)
+    assert lr_at(pinned, 5 * 10, 10) <= end + 1e-12 and lr_at(pinned, 99, 10) == 0.0  # stays at its end
+    assert lr_at(stretched, 5 * 10, 10) > 10 * max(end, 1e-6)
+    step = TrainConfig(epochs=9, schedule="step", lr=0.1, gamma=0.5, schedule_epochs=6)  # steps every 2 epochs
+    assert [round(lr_at(step, e * 10, 10), 6) for e in (0, 2, 4, 6, 8)] == [0.1, 0.05, 0.025, 0.0125, 0.00625]

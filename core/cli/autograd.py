@@ -18,6 +18,7 @@ from typing import Any
 
 from netbuilder.core.cli.memory import check_fits
 from netbuilder.core.errors import UserError
+from netbuilder.core.train.config import FIT_INPUTS
 
 FORMATS = (".dot", ".gv", ".svg", ".png", ".json")
 INPUTS = ("random", "sample", "mnist", "fashion-mnist", "cifar10")
@@ -41,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"samples in the batch, 1 to {MAX_BATCH} (default 1 for random input, {DATASET_BATCH} "
                         "for a dataset)")
     parser.add_argument("--data-dir", default=None, help="folder holding the dataset files")
-    parser.add_argument("--fit-input", choices=("none", "pad", "resize"), default="none",
+    parser.add_argument("--fit-input", choices=FIT_INPUTS, default="none",
                         help="fit dataset images to the Input's size by zero padding or resizing (default none)")
     parser.add_argument("--seed", type=int, default=0, help="random seed for the weights and input (default 0)")
     parser.add_argument("--checkpoint", default=None, help="use the weights of this checkpoint")

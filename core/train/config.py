@@ -90,6 +90,7 @@ RULES: dict[str, Rule] = {
     "threads": _whole_or_null(1),
     "limit_steps": _whole_or_null(1),
     "step_size": _whole_or_null(1),
+    "schedule_epochs": _whole_or_null(1),
     "lr": Rule("number", "must be a number above 0 (and at most 100)", 0, 100, lo_open=True),
     "momentum": _FRACTION,
     "weight_decay": Rule("number", "must be ≥ 0", 0),
@@ -139,7 +140,10 @@ class TrainConfig:
 
     ``limit_steps`` caps the optimisation steps per epoch (for quick tries); ``stats_every`` is how often
     gradient statistics are read back (0 turns them off); ``step_size`` is the epochs between the
-    ``step`` schedule's multiplications by ``gamma`` (default: a third of the epochs)."""
+    ``step`` schedule's multiplications by ``gamma`` (default: a third of the epochs);
+    ``schedule_epochs`` is how many epochs the cosine and step schedules span (default: ``epochs``):
+    continuing a finished run pins it to that run's length, so the schedule carries on from where it
+    ended instead of stretching (and jumping back up) over the longer run."""
 
     dataset: str = "mnist"
     data_dir: str | None = None
@@ -162,6 +166,7 @@ class TrainConfig:
     histogram_param: str | None = None
     eval_batch_size: int = 1000
     step_size: int | None = None
+    schedule_epochs: int | None = None
     gamma: float = 0.1
     channels_last: bool = True
 

@@ -84,8 +84,4 @@ def prepare_images(x_uint8: torch.Tensor, dataset: Dataset, input_shape: tuple[i
     ``"rows"`` each image, normalised as it is, becomes a sequence of its rows (N×H×(C·W), the
     channels of a row side by side)."""
     x = x_uint8.to(device) if device is not None else x_uint8
-    if fit_input == "rows":
-        n, c, h, w = x.shape
-        x = prepare(x, (c, h, w), dataset.mean, dataset.std, "none")
-        return x.permute(0, 2, 1, 3).reshape(n, h, c * w)
     return prepare(x, input_shape, dataset.mean, dataset.std, fit_input)

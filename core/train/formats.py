@@ -30,7 +30,7 @@ IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-
 CIFAR_DIR = "cifar-10-batches-py"
 CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR_TEST = "test_batch"
-FITS = ("none", "auto", "pad", "resize")
+FITS = ("none", "auto", "pad", "resize", "rows")
 """How :func:`prepare` fits images to another input size: not at all, padding a smaller image and
 resizing a larger one, always padding (which crops a larger one), or always resizing."""
 
@@ -141,12 +141,20 @@ def prepare(x: torch.Tensor, input_shape: Sequence[int], mean: Sequence[float], 
     ``mean`` and ``std`` (0..1 scale).
 
     ``fit`` is one of :data:`FITS`: padding is zero (black) and centred, negative padding crops, resizing
-    is bilinear (antialiased when shrinking). Grey images are repeated for a colour input and colour ones
+    is bilinear (antialiased when shrinking), ``rows`` reads each image as a sequence of its rows. Grey
+    images are repeated for a colour input and colour ones
     averaged for a grey input (with the statistics to match); a flat ``[features]`` input gets the
     flattened image. :class:`FormatError` when the images cannot fit."""
     x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
     c, h, w = (int(v) for v in x.shape[1:])
     want = tuple(int(v) for v in input_shape)
+    if fit == "rows":  # a sequence of the image's rows: H steps of C·W features (channels side by side)
+        if want != (h, c * w):
+            raise FormatError(f"reading {c}×{h}×{w} images row by row gives {h} steps of {c * w} features, "
+                              f"but the model takes {'×'.join(map(str, want))}")
+        m = torch.tensor(mean, device=x.device).view(1, -1, 1, 1)
+        s = torch.tensor(std, device=x.device).view(1, -1, 1, 1)
+        return ((x - m) / s).permute(0, 2, 1, 3).reshape(x.shape[0], h, c * w)
     if len(want) == 1:
         if c * h * w != want[0]:
             raise FormatError(f"the model takes {want[0]} features but the images have {c}×{h}×{w} = {c * h * w}")

@@ -31,14 +31,16 @@ def make_optimizer(config: TrainConfig, params: Iterable[torch.nn.Parameter]) ->
 
 
 def lr_at(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
-    """The learning rate of optimisation step ``step`` (0-based): cosine decay to 0 over the whole run,
-    ``gamma`` every ``step_size`` epochs (default a third of them), or constant."""
+    """The learning rate of optimisation step ``step`` (0-based): cosine decay to 0 over the schedule's
+    epochs (``schedule_epochs``, default the run's), ``gamma`` every ``step_size`` epochs (default a
+    third of them), or constant. Past the schedule's end the rate stays at its final value."""
     c = config
+    span = c.schedule_epochs or c.epochs
     if c.schedule == "cosine":
-        total = max(1, steps_per_epoch * c.epochs)
+        total = max(1, steps_per_epoch * span)
         return c.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
     if c.schedule == "step":
-        size = c.step_size or max(1, c.epochs // 3)
+        size = c.step_size or max(1, span // 3)
         return c.lr * c.gamma ** ((step // steps_per_epoch) // size)
     return c.lr
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from netbuilder.core.model.layers import get_spec
 from netbuilder.core.model.shapes import fmt_shape
 from netbuilder.core.train.data import check_compat
+from netbuilder.core.train.fit import rows_shape
 from netbuilder.gui import theme
 from netbuilder.gui.training.datasets import KNOWN_SHAPES, PRETTY, shape_probe
 from netbuilder.gui.training.settings_form import set_combo
@@ -52,7 +53,8 @@ class CompatCheck:
         name = self.panel.dataset_key()[0]
         ds = self.panel.dataset()
         probe = ds if ds is not None else shape_probe(name)
-        return check_compat(shape, probe, str(self.panel.form.value("fit_input")))
+        return check_compat(shape, probe, str(self.panel.form.value("fit_input")),
+                            "long" if r.input_vocab is not None else "float")
 
     def update(self) -> None:
         """Show whether the data fits, with the fixes that would make it fit."""
@@ -83,6 +85,9 @@ class CompatCheck:
                               f"{fmt_shape(shape)}", partial(self.set_fit_input, "pad")))
             fixes.append(("Resize images", f"Resize the images to {fmt_shape(shape)} (bilinear)",
                           partial(self.set_fit_input, "resize")))
+        if len(shape) == 2 and tuple(shape) == rows_shape(data):
+            fixes.append(("Read rows", f"Read each {fmt_shape(data, batch=False)} image as a sequence of its "
+                          f"{data[1]} rows ({shape[1]} features each)", partial(self.set_fit_input, "rows")))
         if len(shape) == 1:
             flat = (data[0] * data[1] * data[2],)
             fixes.append((f"Set Input to {flat[0]}", "Make the Input take the flattened images",

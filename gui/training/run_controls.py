@@ -244,8 +244,11 @@ class RunControls:
         if extendable and t is not None:
             n = self.panel.form.epochs_spin.value()
             self.continue_button.setText(f"Continue for {n} more epoch{'s' if n != 1 else ''}")
+            ended = {"cosine": " The cosine schedule has ended: the rate stays at its final value (use New run "
+                               "with more epochs for a longer decay).",
+                     "step": " The step schedule goes on stepping."}.get(t.config.schedule, "")
             self.continue_button.setToolTip(f"Train epochs {t.epoch + 1}–{t.epoch + n} from the trained weights and "
-                                            "optimizer state; the curves go on (Epochs sets how many)")
+                                            f"optimizer state; the curves go on (Epochs sets how many).{ended}")
         self.lock_label.setVisible(active)
 
     def _on_event(self, ev: object) -> None:

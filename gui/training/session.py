@@ -146,13 +146,14 @@ class TrainingSession(QObject):
     def continue_run(self, added: int) -> None:
         """Train the current (finished) trainer ``added`` more epochs from its weights and optimizer.
 
-        The step schedule's interval is pinned to the one the run had (by default a third of *its*
-        epochs), so the learning rate goes on from where it ended instead of jumping back up."""
+        The schedule keeps the span of the run it continues (``schedule_epochs``), so the learning rate
+        goes on from where it ended instead of jumping back up: a step schedule keeps stepping, a
+        cosine one that has ended stays at its final rate."""
         t = self._trainer
         assert t is not None
         c = t.config
-        if c.schedule == "step" and c.step_size is None:
-            c.step_size = max(1, c.epochs // 3)
+        if c.schedule_epochs is None:
+            c.schedule_epochs = c.epochs
         self.final = None
         self.resume_run(t.epoch + added)
 

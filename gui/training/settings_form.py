@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from netbuilder.core.errors import UserError
+from netbuilder.core.train.config import FIT_INPUTS
 from netbuilder.core.train.data import DATASETS
 from netbuilder.core.train.trainer import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig, resolve_device
 from PySide6.QtCore import QObject, Signal
@@ -34,6 +35,7 @@ FIT_LABELS = {
     "none": "none: images must match the Input",
     "pad": "pad images to the Input size",
     "resize": "resize images to the Input size",
+    "rows": "read images row by row (a sequence)",
 }
 # settings the panel edits; the rest of TrainConfig is kept as found in the project file
 EDITED = ("dataset", "data_dir", "optimizer", "lr", "momentum", "weight_decay", "batch_size", "epochs", "loss",
@@ -103,8 +105,8 @@ class SettingsForm(QObject):
         self.limit_spin.setSpecialValueText("all")
         self.limit_spin.setToolTip("Cap the steps per epoch for a quick try (all = the whole training set)")
         self.fit_box = QComboBox()
-        for mode, label in FIT_LABELS.items():
-            self.fit_box.addItem(label, mode)
+        for mode in FIT_INPUTS:  # the options are TrainConfig's; the labels only describe them
+            self.fit_box.addItem(FIT_LABELS.get(mode, mode), mode)
         for box in (self.dataset_box, self.fit_box):  # long item texts must not widen the column
             box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             box.setMinimumContentsLength(14)
