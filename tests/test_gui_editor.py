@@ -245,8 +245,14 @@ def test_palette_double_click_adds_and_connects(win):
     xs = [n.position[0] for n in doc.graph.nodes]
     assert xs == sorted(xs) and len(set(xs)) == 4
     # search + Enter in the palette adds the first hit
+    win.palette.search.setText("softm")  # names first; layers whose description says softmax follow
+    assert win.palette.visible_types()[:2] == ["Softmax", "LogSoftmax"]
+    win.palette.search.setText("tmax")
+    assert {"Softmax", "LogSoftmax"} <= set(win.palette.visible_types())
+    win.palette.search.setText("logsoft")
+    win.palette.search.returnPressed.emit()  # the name that starts with the search, not the first shown
+    assert doc.graph.nodes[-1].type == "LogSoftmax"
     win.palette.search.setText("softm")
-    assert win.palette.visible_types() == ["Softmax", "LogSoftmax"]
     win.palette.search.returnPressed.emit()
     assert doc.graph.nodes[-1].type == "Softmax"
     assert doc.graph.edges[-1].dst == doc.graph.nodes[-1].id

@@ -154,9 +154,14 @@ class Palette(QWidget):
         return [name for name, item in self.items.items() if shown(item)]
 
     def _activate_first_visible(self) -> None:
+        """Enter adds the best hit: a name that starts with the search, else one that contains it,
+        else the first layer whose description matches."""
         names = self.visible_types()
-        if names:
-            self.activated.emit(names[0])
+        needle = self.search.text().strip().lower()
+        best = (next((n for n in names if n.lower().startswith(needle)), None)
+                or next((n for n in names if needle in n.lower()), None) or (names[0] if names else None))
+        if best is not None:
+            self.activated.emit(best)
 
     def mime_for(self, type_name: str) -> QMimeData:
         """The mime data a drag of ``type_name`` carries (built by the tree itself)."""
