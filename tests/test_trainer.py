@@ -616,3 +616,12 @@ def test_a_schedule_pinned_to_its_run_carries_on_instead_of_stretching() -> None
     assert lr_at(stretched, 5 * 10, 10) > 10 * max(end, 1e-6)
     step = TrainConfig(epochs=9, schedule="step", lr=0.1, gamma=0.5, schedule_epochs=6)  # steps every 2 epochs
     assert [round(lr_at(step, e * 10, 10), 6) for e in (0, 2, 4, 6, 8)] == [0.1, 0.05, 0.025, 0.0125, 0.00625]
+
+
+def test_a_network_that_outputs_an_image_sized_map_is_refused_as_such() -> None:
+    from netbuilder.core.model.project import load_preset
+    from netbuilder.core.train.data import load_dataset
+
+    unet = load_preset("unet-small")
+    with pytest.raises(TrainError, match=r"a map the size of the images .*trains classifiers"):
+        Trainer(unet.graph, TrainConfig(dataset="sample", epochs=1, limit_steps=1), load_dataset("sample"))

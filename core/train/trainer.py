@@ -166,6 +166,14 @@ class Trainer:
         k = self.dataset.num_classes
         out = self.output_id
         meaning = get_spec(self.graph.node(out).type).output  # what the last layer's values are
+        if shape is not None and len(shape) == 3 and shape[1:] == tuple(self.dataset.shape[1:]):
+            # a per-pixel map the size of the images (a UNet): there is no such target to train on
+            raise TrainError(
+                f"the network's output {self._label(out)} is {fmt_shape(shape)}, a map the size of the images "
+                f"(segmentation-style), but {self.dataset.name} has one class label per image and NetBuilder "
+                f"trains classifiers: build, inspect and export this network, or end it with a global pooling, "
+                f"Flatten and Linear(out_features={k}) to classify", node=out,
+            )
         if shape != (k,):
             got = fmt_shape(shape or ())
             hint = (" — add a Flatten before the last Linear layer" if shape is not None and len(shape) > 1
