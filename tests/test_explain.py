@@ -186,8 +186,9 @@ def test_every_registered_type_is_explained() -> None:
             continue
         for shape in ([4, 8, 8], [16], [2, 16]):  # an image, else flat features (Linear), else a signal (Conv1d)
             g = Graph()
-            g.add_node("Input", "input", {"shape": shape})
-            g.add_node(name, "n")
+            tokens = {"dtype": "long", "vocab_size": 10} if spec.input_dtype == "long" else {}
+            g.add_node("Input", "input", {"shape": shape, **tokens})
+            g.add_node(name, "n", {**spec.defaults(), "num_embeddings": 10} if tokens else None)
             for port in range(max(spec.min_inputs, 1)):
                 g.connect("input", "n", port)
             ports = len(spec.output_names(spec.full_params({})))
@@ -240,3 +241,11 @@ def test_decoder_and_norm_layers_show_their_arithmetic() -> None:
     assert ex.entry("ln").param_arithmetic == "1 × 576 = 576" and "learned scale per element" in ex.entry("ln").text
     assert "zeroes each channel (a whole feature map)" in ex.entry("d2").text
     assert not any("detailed description failed" in n for e in ex.entries for n in e.notes)
+
+
+def test_a_token_input_is_explained_as_token_ids() -> None:
+    g = Graph()
+    g.add_node("Input", "input", {"shape": [12], "dtype": "long", "vocab_size": 100})
+    g.add_node("Embedding", "emb", {"num_embeddings": 100, "embedding_dim": 8})
+    g.connect("input", "emb")
+    assert "12 token ids from 0 to 99" in explain(g).entry("input").text

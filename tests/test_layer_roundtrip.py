@@ -31,18 +31,28 @@ def build(spec: LayerSpec, shape: list[int], params: dict[str, Any]) -> Graph:
     """``Input(shape)`` → one node of ``spec`` (an Input alone when ``spec`` is the input layer)."""
     first = input_spec()
     g = Graph("Net")  # the class name: an imported graph is named after its class
-    g.add_node(first.type_name, first.node_base_id, {first.params[0].name: shape})
+    node_params = {**spec.defaults(), **params}
+    inp: dict[str, Any] = {first.params[0].name: shape}
+    if spec.input_dtype == "long":  # token ids: the importer takes the vocabulary from the Embedding
+        inp.update(dtype="long", vocab_size=node_params.get("num_embeddings", 10))
+    g.add_node(first.type_name, first.node_base_id, inp)
     if spec.is_input:
         return g
     nid = spec.node_base_id  # the id an import gives a lone layer of this type
-    g.add_node(spec.type_name, nid, {**spec.defaults(), **params})
+    g.add_node(spec.type_name, nid, node_params)
     for port in range(max(spec.min_inputs, 1)):
         g.connect(first.node_base_id, nid, port)
-    ports = infer(g).nodes[nid].output_names
-    if len(ports) > 1:  # a network ends in one tensor: join the pieces
-        g.add_node("Concat", "cat", {"dim": 1})
-        for k in range(len(ports)):
-            g.connect(nid, "cat", src_port=k)
+    info = infer(g).nodes[nid]
+    ports = [k for k, port in enumerate(info.output_names) if port not in spec.batch_second]
+    if len(info.output_names) > 1:  # a network ends in one tensor: join the pieces that concatenate
+        shapes = {tuple(info.output_shapes[k][1:]) for k in ports} if info.output_shapes else set()
+        if len(ports) > 1 and len(shapes) == 1:
+            g.add_node("Concat", "cat", {"dim": 1})
+            for k in ports:
+                g.connect(nid, "cat", src_port=k)
+        else:
+            g.add_node("Flatten", "flatten")
+            g.connect(nid, "flatten", src_port=0)
     return g
 
 
@@ -127,8 +137,8 @@ def test_non_default_parameters_are_covered() -> None:
     missing = []
     for spec in REGISTRY.values():
         labels = {label.split("=")[0] for label, _ in variants(spec)}
-        missing += [f"{spec.type_name}.{p.name}" for p in spec.params
-                    if not p.inferred and p.kind != "shape" and p.name not in labels]
+        missing += [f"{spec.type_name}.{p.name}" for p in spec.params  # the Input's: test_sequence.py
+                    if not p.inferred and p.kind != "shape" and p.name not in labels and not spec.is_input]
     assert not missing, f"no accepted non-default value found for {missing}; extend alternatives()"
 
 

@@ -228,12 +228,12 @@ def test_import_maps_chunk_split_and_their_pieces_to_ports(tmp_path: Path) -> No
     ("""
         def __init__(self):
             super().__init__()
-            self.lstm = nn.LSTM(8, 4, batch_first=True)
+            self.rnn = nn.RNN(8, 4, batch_first=True)
 
         def forward(self, x):
-            out, (h, c) = self.lstm(x)
+            out, h = self.rnn(x)
             return out
-    """, "nn.LSTM (self.lstm) returns a tuple and is not a NetBuilder layer"),
+    """, "nn.RNN (self.rnn) returns a tuple and is not a NetBuilder layer"),
     ("""
         def forward(self, x):
             a, b, c, d, e = torch.unbind(x, 1)

@@ -160,6 +160,9 @@ def _no_params(c: _Ctx) -> str:
 
 def _input(c: _Ctx) -> Described:
     s = c.out
+    if c.info.dtype == "long":  # token ids, read by an Embedding
+        what = f"{_plural(s[-1] if s else 1, 'token id')} from 0 to {(c.info.vocab_size or 1) - 1}"
+        return "", f"each sample is {_dims(s)} ({what}); a batch of N samples is {fmt_shape(s)}.", "", ""
     if len(s) == 3:
         what = f"{_plural(s[0], 'channel')} of {s[1]}×{s[2]} pixels"
     elif len(s) == 1:
