@@ -24,6 +24,8 @@ from netbuilder.gui.training.session import TrainingSession
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QDockWidget, QMenu
 
+BOTTOM_SHARE = 0.44  # of the window's height, for the bottom row of tabs (plots need room) at the start
+
 
 @dataclass
 class Panels:
@@ -79,21 +81,11 @@ def _arrange_docks(window: MainWindow) -> None:
             docks[name].raise_()
 
     def size_bottom() -> None:
-        # The canvas is the main view: the bottom row gets about a third of the height.
+        # The canvas is the main view, the bottom row's tabs (summary, training plots, graphs) get a fixed
+        # share once; switching tabs never resizes it (that moved the canvas under the mouse), only the user.
         if "SummaryDock" in docks:
-            window.resizeDocks([docks["SummaryDock"]], [max(260, window.height() // 3)], Qt.Orientation.Vertical)
+            window.resizeDocks([docks["SummaryDock"]], [max(300, int(BOTTOM_SHARE * window.height()))],
+                               Qt.Orientation.Vertical)
 
     size_bottom()
     QTimer.singleShot(0, size_bottom)
-
-    # Plots and graphs need room: showing one of these tabs grows the bottom row to about half the
-    # window (the canvas keeps the rest); the splitter still moves freely afterwards.
-    def grow(dock: QDockWidget, visible: bool) -> None:
-        if visible and not dock.isFloating() and dock.height() < 0.45 * window.height():
-            window.resizeDocks([dock], [int(0.5 * window.height())], Qt.Orientation.Vertical)
-            QTimer.singleShot(0, window.view.fit)  # keep the whole network in sight above it
-
-    for name in ("TrainingDock", "AutogradDock", "GradientsDock", "WeightsDock", "StepThroughDock"):
-        if name in docks:
-            dock = docks[name]
-            dock.visibilityChanged.connect(lambda visible, d=dock: grow(d, visible))

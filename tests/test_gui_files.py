@@ -173,10 +173,33 @@ def test_export_python_writes_the_generated_module(win, tmp_path, monkeypatch):
     out = tmp_path / "lenet.py"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(out), "")))
     assert win.files.export_python_dialog()
-    assert out.read_text() == win.document.code.source.replace("LeNet-5 (MNIST)", "LeNet-5 (MNIST)")
+    # the file holds the very class the app compiles, with how to feed it around it
+    source = win.document.code.source
+    assert source[source.index("class Net"):source.index('if __name__ == "__main__":')] in out.read_text()
     ns: dict = {}
     exec(compile(out.read_text(), str(out), "exec"), ns)
     assert ns["Net"].input_shape == (1, 28, 28)
+
+
+def test_file_export_python_states_how_to_feed_the_model(win, tmp_path, monkeypatch):
+    import torch
+    from netbuilder.core.train.data import load_dataset
+    from netbuilder.core.train.fit import prepare_images
+    from PySide6.QtWidgets import QFileDialog
+
+    win.open_template(LENET)
+    win.document.training = {"dataset": "sample"}
+    out = tmp_path / "lenet.py"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(out), "")))
+    win.files.act_export.trigger()  # File ▸ Export Python… (Ctrl+E)
+    ns: dict = {}
+    exec(compile(out.read_text(), str(out), "exec"), ns)
+    ds = load_dataset("sample")
+    assert ns["INPUT_SHAPE"] == (1, 28, 28) and ns["INPUT_DTYPE"] is torch.float32
+    assert (ns["MEAN"], ns["STD"]) == (ds.mean, ds.std)
+    assert "preprocess(images)" in ns["__doc__"]
+    x = ds.test_x[:16]
+    assert torch.equal(ns["preprocess"](x), prepare_images(x, ds, (1, 28, 28), "none"))
 
 
 def test_templates_open_readable_and_unmodified(win):

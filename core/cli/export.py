@@ -88,10 +88,7 @@ def run(args: argparse.Namespace, project: Project) -> int:
     elif output and state_dict is not None and output.endswith(WEIGHT_SUFFIXES):
         weights_out = output
     elif output and output.endswith(".py"):
-        from netbuilder.core.interop.exporter import export_python
-
-        export_python(project.graph, output, class_name)
-        _say(f"wrote {output}")
+        write_python(project, output, class_name)
         did = True
     elif output:
         raise UserError("with --checkpoint, -o must be a weights file (.pt or .safetensors); "
@@ -106,3 +103,12 @@ def run(args: argparse.Namespace, project: Project) -> int:
                         "or --checkpoint CKPT -o OUT.pt")
     return 0
 
+
+def write_python(project: Project, output: str, class_name: str = "Net") -> None:
+    """``netbuilder export FILE -o net.py``: the model module, stating how to feed it (input shape and
+    dtype, the exact mean and std of the project's dataset when its files are on this machine)."""
+    from netbuilder.core.interop.exporter import export_python, feed_from_training
+
+    feed = feed_from_training(project.training, dataset_stats(project.training))
+    export_python(project.graph, output, class_name, feed)
+    _say(f"wrote {output}: feed it with  model(preprocess(images))  ({feed.origin})")

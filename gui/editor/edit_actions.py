@@ -16,9 +16,10 @@ from netbuilder.core.model.summary import summary_table
 from netbuilder.gui.editor import commands
 from netbuilder.gui.editor.canvas import arrange
 from netbuilder.gui.editor.canvas.node_item import WIDTH
-from PySide6.QtCore import QByteArray, QMimeData, QPointF
+from netbuilder.gui.editor.name_dialog import NameDialog
+from PySide6.QtCore import QByteArray, QMimeData, QPoint, QPointF
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
+from PySide6.QtWidgets import QApplication, QMenu
 
 if TYPE_CHECKING:
     from netbuilder.gui.editor.main_window import MainWindow
@@ -108,10 +109,48 @@ class EditActions:
             self.window.status("Select one layer to rename", True)
             return
         old = ids[0]
-        new, ok = QInputDialog.getText(self.window, "Rename layer", f"New id for '{old}':", text=old)
-        if ok and new.strip() and new.strip() != old and not self.run(
-                commands.Rename(self.document, old, new.strip())):
-                QMessageBox.warning(self.window, "Cannot rename", self.window.statusBar().currentMessage())
+        # a refused id keeps the dialog open with the reason, until a valid id or Cancel
+        NameDialog(self.window, "Rename layer", f"New id for '{old}':", old,
+                   lambda new: self._rename(old, new)).exec()
+
+    def _rename(self, old: str, new: str) -> str | None:
+        """Rename ``old`` to ``new`` (one undo step); why it was refused, or None."""
+        if new == old:
+            return None
+        try:
+            commands.execute(self.document, commands.Rename(self.document, old, new))
+        except GraphError as e:
+            return str(e)
+        self.window.status(f"Renamed {old} → {new}")
+        return None
+
+    def context_menu(self, ids: list[str], screen_pos: QPoint, edge: Edge | None) -> None:
+        """The canvas's context menu: for the selected layers (with the panels' extra entries), a
+        connection, or the empty canvas."""
+        w = self.window
+        m = QMenu(w)
+        if ids:
+            m.addActions([w.act_rename, w.act_duplicate, w.act_disconnect])
+            m.addSeparator()
+            m.addActions([w.act_copy, w.act_cut, w.act_delete])
+            extra = QMenu(m)
+            for provider in w.node_menu_providers:
+                provider(extra, list(ids))
+            if extra.actions():
+                m.addSeparator()
+                for a in extra.actions():
+                    m.addAction(a)
+        elif edge is not None:
+            act = m.addAction(f"Disconnect {edge.src} → {edge.dst}")
+            act.setEnabled(not self.document.locked)
+            act.triggered.connect(lambda _=False: self.disconnect_selection(edge))
+        else:
+            m.addAction(w.act_paste)
+            m.addSeparator()
+            m.addAction(w.act_layout)
+            m.addAction(w.act_fit)
+        m.popup(screen_pos)
+        self._menu = m  # kept alive while it shows
 
     def copy(self) -> bool:
         ids = self.document.selected_ids()

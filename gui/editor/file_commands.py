@@ -1,6 +1,7 @@
-"""The File menu: New, Open, Open Recent, New from Template, Save, Save As, Export Python, and the
-import/export commands beyond project files (PyTorch model import, checkpoint to edit, training
-script, weights, ONNX, autograd graph, summary table).
+"""The File menu: New, Open, Open Recent, New from Template, Save, Save As, Project Name, Export Python
+(stating how to feed the model), and the import/export commands beyond project files (PyTorch model
+import, checkpoint to edit; the training script, weights, ONNX, autograd graph and summary table are in
+:mod:`netbuilder.gui.editor.export_commands`). Every file dialog starts in the folder last used.
 
 Each command is a method taking an explicit path (what the tests call) behind a small dialog
 wrapper. The work is done by core: project files (:mod:`netbuilder.core.model.project`), the
@@ -12,8 +13,6 @@ the summary (:mod:`netbuilder.core.model.summary`) and the torch.fx import
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import re
 from collections.abc import Callable
@@ -22,16 +21,17 @@ from typing import TYPE_CHECKING, Any
 
 from netbuilder.core.errors import UserError
 from netbuilder.core.interop.exporter import export_python
-from netbuilder.core.model.codegen import CodegenError
-from netbuilder.core.model.graph import Graph
-from netbuilder.core.model.project import ProjectError, atomic_write, load_project, presets_dir, save_project
+from netbuilder.core.model.graph import Graph, GraphError
+from netbuilder.core.model.project import ProjectError, load_project, presets_dir, save_project
 from netbuilder.gui.editor.canvas import arrange
+from netbuilder.gui.editor.commands import execute
+from netbuilder.gui.editor.export_commands import ExportCommands
+from netbuilder.gui.editor.name_dialog import NameDialog, SetProjectName
 from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QMessageBox, QStyle
 
 if TYPE_CHECKING:
-    import torch
     from netbuilder.gui.editor.autosave import Recovery
     from netbuilder.gui.editor.main_window import MainWindow
     from netbuilder.gui.window import TrainingSource
@@ -62,7 +62,7 @@ def preset_templates() -> list[tuple[str, Path]]:
     return out
 
 
-class FileCommands(QObject):
+class FileCommands(QObject, ExportCommands):
     """The File menu of one main window: project files, recent files, templates, import and export.
 
     Signal :attr:`weights_loaded` ``(state_dict, source)``: an imported model or a checkpoint opened
@@ -102,6 +102,8 @@ class FileCommands(QObject):
         w.menu(f).addSeparator()
         self.act_save = w.add_action(f, "&Save", self.save, k.Save, "Save the project", sp.SP_DialogSaveButton)
         self.act_save_as = w.add_action(f, "Save &As…", self.save_as, k.SaveAs, "Save under a new name")
+        self.act_project_name = w.add_action(f, "Pro&ject Name…", self.project_name_dialog,
+                                             tip="Name the project (shown in the title and the exported code)")
         w.menu(f).addSeparator()
         self.act_export = w.add_action(f, "Export &Python…", self.export_python_dialog, "Ctrl+E",
                                        "Write the network as a standalone PyTorch module")
@@ -162,6 +164,7 @@ class FileCommands(QObject):
             return False
         self._load(project.graph, project.training, p.resolve())
         self._add_recent(p.resolve())
+        self.remember_folder(p)
         self.window.status(f"Opened {p}")
         return True
 
@@ -226,8 +229,7 @@ class FileCommands(QObject):
     def open_dialog(self) -> bool:
         if not self.confirm_discard():
             return False
-        start = str(self.document.path.parent) if self.document.path else str(Path.home())
-        path, _ = QFileDialog.getOpenFileName(self.window, "Open project", start, FILE_FILTER)
+        path = self._ask_open("Open project", FILE_FILTER)
         return bool(path) and self.open_path(path)
 
     def _open_recent(self, path: str) -> None:
@@ -245,23 +247,38 @@ class FileCommands(QObject):
 
     def save_as(self) -> bool:
         d = self.document
-        suggested = str(d.path) if d.path else str(Path.home() / (_slug(d.graph.name) + ".json"))
-        path, _ = QFileDialog.getSaveFileName(self.window, "Save project as", suggested, FILE_FILTER)
+        path = self._ask_save("Save project as", d.path.name if d.path else _slug(d.graph.name) + ".json",
+                              FILE_FILTER)
         if not path:
             return False
         if not path.endswith(".json") and "." not in Path(path).name:
             path += ".json"
         return self.save_to(path)
 
+    def project_name_dialog(self) -> None:
+        """File ▸ Project Name…: a refused name keeps the dialog open with the reason."""
+        NameDialog(self.window, "Project name", "The project's name (the title bar and the exported code's "
+                   "docstring show it):", self.graph.name, self.set_project_name).exec()
+
+    def set_project_name(self, name: str) -> str | None:
+        """Name the project (one undo step); why the name was refused, or None."""
+        if name == self.graph.name:
+            return None
+        try:
+            execute(self.document, SetProjectName(self.document, name))
+        except GraphError as e:
+            return str(e)
+        return None
+
     def export_python_dialog(self) -> bool:
         d = self.document
-        base = d.path.with_suffix(".py") if d.path else Path.home() / (_slug(d.graph.name) + ".py")
-        path, _ = QFileDialog.getSaveFileName(self.window, "Export Python", str(base), "Python files (*.py)")
+        path = self._ask_save("Export Python", (d.path.stem if d.path else _slug(d.graph.name)) + ".py",
+                              "Python files (*.py)")
         if not path:
             return False
         try:
-            export_python(d.graph, path)
-        except (CodegenError, OSError) as e:
+            export_python(d.graph, path, feed=self.feed())
+        except (UserError, OSError) as e:
             QMessageBox.warning(self.window, "Cannot export", str(e))
             return False
         self.window.status(f"Exported {path}")
@@ -311,129 +328,34 @@ class FileCommands(QObject):
         self._rebuild_recent_menu()
 
     # ------------------------------------------------------------------ import/export helpers
-    @property
-    def graph(self) -> Graph:
-        return self.document.graph
-
-    def _base(self, suffix: str) -> str:
-        d = self.document
-        stem = d.path.with_suffix("") if d.path else Path.home() / "network"
-        return f"{stem}{suffix}"
-
     def _save_path(self, title: str, suffix: str, filters: str) -> str | None:
-        path, _ = QFileDialog.getSaveFileName(self.window, title, self._base(suffix), filters)
-        return path or None
+        d = self.document
+        return self._ask_save(title, (d.path.stem if d.path else "network") + suffix, filters) or None
 
-    def _fail(self, title: str, error: Exception) -> bool:
-        QMessageBox.warning(self.window, title, str(error))
-        self.window.status(f"{title}: {error}", True)
-        return False
+    # The dialogs start in the folder last used for any file (kept in the settings, so across sessions),
+    # else the project's folder, else home.
+    def start_folder(self) -> Path:
+        remembered = str(settings().value("files/lastFolder", "") or "")
+        if remembered and Path(remembered).is_dir():
+            return Path(remembered)
+        return self.document.path.parent if self.document.path else Path.home()
 
-    def trained_state(self) -> dict[str, torch.Tensor] | None:
-        """The weights of the model trained (or loaded) in the training panel, if any."""
-        model = self._training.live_model if self._training is not None else None
-        if model is None:
-            return None
-        return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    def remember_folder(self, path: str | os.PathLike[str]) -> None:
+        s = settings()
+        s.setValue("files/lastFolder", str(Path(path).resolve().parent))
+        s.sync()
 
-    # ------------------------------------------------------------------ exports
-    def export_training_script(self, path: str) -> bool:
-        """A standalone train/test/main script (pytorch/examples style) with the project's settings."""
-        from netbuilder.core.interop.script_export import dataset_stats, training_script
+    def _ask_open(self, title: str, filters: str) -> str:
+        path, _ = QFileDialog.getOpenFileName(self.window, title, str(self.start_folder()), filters)
+        if path:
+            self.remember_folder(path)
+        return path
 
-        # The exact statistics the app normalises with: the loaded dataset's, else computed from its files.
-        ds = self._training.live_dataset if self._training is not None else None
-        try:
-            stats = ({ds.name: (ds.mean, ds.std)} if ds is not None and ds.name != "sample"
-                     else dataset_stats(self.document.training))
-            source = training_script(self.graph, self.document.training, stats=stats)
-            atomic_write(path, source.encode("utf-8"))
-        except (UserError, OSError) as e:
-            return self._fail("Cannot export the training script", e)
-        self.window.status(f"Wrote {path}: run it with  python {Path(path).name} --epochs 1 --data-dir DIR")
-        return True
-
-    def export_weights(self, path: str) -> bool:
-        """The trained weights as a state_dict (``.pt``) or safetensors file (``.safetensors``)."""
-        from netbuilder.core.interop.weights import export_state_dict
-
-        state = self.trained_state()
-        if state is None:
-            return self._fail("No trained weights", UserError(
-                "train the network (Tools ▸ Train) or load a checkpoint first; the weights of the model "
-                "trained in this session are what gets exported"))
-        try:
-            export_state_dict(state, path)
-        except (UserError, OSError) as e:
-            return self._fail("Cannot export the weights", e)
-        self.window.status(f"Wrote {path}: load it with  model.load_state_dict(torch.load(path, weights_only=True))")
-        return True
-
-    def export_onnx(self, path: str) -> bool:
-        """ONNX (the trained weights when there are some), checked against onnxruntime if installed."""
-        from netbuilder.core.interop.weights import export_onnx
-
-        try:
-            report = export_onnx(self.graph, path, state_dict=self.trained_state())
-        except (UserError, OSError) as e:
-            return self._fail("Cannot export ONNX", e)
-        self.window.status(report.message or f"Wrote {path}")
-        return True
-
-    def export_autograd(self, path: str) -> bool:
-        """The autograd graph of one tutorial-style step as DOT, SVG, PNG or JSON."""
-        import json
-
-        from netbuilder.core.cli.autograd import render
-        from netbuilder.core.inspect.autograd import autograd_graph
-
-        suffix = Path(path).suffix.lower()
-        try:
-            if suffix not in (".dot", ".gv", ".svg", ".png", ".json"):
-                raise UserError(f"choose a .dot, .svg, .png or .json file, not {suffix or 'no extension'}")
-            ag = autograd_graph(self.graph)
-            if suffix == ".json":
-                atomic_write(path, json.dumps(ag.to_json(), indent=2).encode("utf-8"))
-            elif suffix in (".dot", ".gv"):
-                atomic_write(path, ag.to_dot(self.graph.name).encode("utf-8"))
-            else:
-                render(ag.to_dot(self.graph.name), path)
-        except (UserError, OSError) as e:
-            return self._fail("Cannot export the autograd graph", e)
-        self.window.status(f"Wrote {path} ({len(ag.nodes)} backward nodes)")
-        return True
-
-    def summary_text(self, fmt: str) -> str:
-        """The summary table as ``"csv"`` or ``"md"`` (Markdown) text; UserError if the graph is invalid."""
-        from netbuilder.core.model.summary import summary_data
-
-        data = summary_data(self.graph, self.document.result)
-        if "errors" in data:
-            raise UserError("the network has errors: " + "; ".join(e["message"] for e in data["errors"]))
-        rows = [(n["id"], n["type"], "×".join(map(str, n["output_shape"])), n["params"], n["macs"])
-                for n in data["nodes"]]
-        head = ("id", "type", "output shape", "params", "MACs")
-        if fmt == "csv":
-            buf = io.StringIO()
-            w = csv.writer(buf, lineterminator="\n")
-            w.writerow(head)
-            w.writerows(rows)
-            w.writerow(("total", "", "", data["total_params"], data["total_macs"]))
-            return buf.getvalue()
-        lines = ["| " + " | ".join(head) + " |", "|---|---|---|---:|---:|"]
-        lines += [f"| {i} | {t} | {s} | {p:,} | {m:,} |" for i, t, s, p, m in rows]
-        lines.append(f"| **total** | | | **{data['total_params']:,}** | **{data['total_macs']:,}** |")
-        return "\n".join(lines) + "\n"
-
-    def export_summary(self, path: str) -> bool:
-        """The summary table as CSV (``.csv``) or Markdown (``.md``)."""
-        fmt = "csv" if Path(path).suffix.lower() == ".csv" else "md"
-        try:
-            atomic_write(path, self.summary_text(fmt).encode("utf-8"))
-        except (UserError, OSError) as e:
-            return self._fail("Cannot export the summary", e)
-        self.window.status(f"Wrote {path}")
-        return True
+    def _ask_save(self, title: str, name: str, filters: str) -> str:
+        path, _ = QFileDialog.getSaveFileName(self.window, title, str(self.start_folder() / name), filters)
+        if path:
+            self.remember_folder(path)
+        return path
 
     # ------------------------------------------------------------------ imports
     def import_model(self, path: str, class_name: str | None = None, input_shape: str | None = None) -> bool:
@@ -484,8 +406,7 @@ class FileCommands(QObject):
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
         if answer != QMessageBox.StandardButton.Yes:
             return
-        path, _ = QFileDialog.getOpenFileName(self.window, "Import PyTorch model (runs the file)",
-                                              str(Path.home()), "Python files (*.py)")
+        path = self._ask_open("Import PyTorch model (runs the file)", "Python files (*.py)")
         if not path:
             return
         shape, ok = QInputDialog.getText(
@@ -495,8 +416,7 @@ class FileCommands(QObject):
             self.import_model(path, None, shape.strip() or None)
 
     def checkpoint_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.window, "Open checkpoint to edit", str(Path.home()),
-                                              "Checkpoints (*.ckpt *.pt);;All files (*)")
+        path = self._ask_open("Open checkpoint to edit", "Checkpoints (*.ckpt *.pt);;All files (*)")
         if path:
             self.open_checkpoint_for_editing(path)
 

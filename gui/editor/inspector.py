@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QScrollArea,
     QSizePolicy,
+    QStyle,
     QVBoxLayout,
     QWidget,
 )
@@ -46,6 +47,7 @@ class Inspector(QWidget):
         self.scroll_area = QScrollArea()
         self.scroll_area.setWidgetResizable(True)
         self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         outer.addWidget(self.scroll_area)
         self.lock_note = QLabel("Editing locked while training")
         self.lock_note.setObjectName("lockBanner")
@@ -168,6 +170,10 @@ class Inspector(QWidget):
         self.body = body
         self.scroll_area.setWidget(body)
         body.setEnabled(not self.doc.locked)
+        # The dock never gets narrower than the form: wider content would hide the right end of the
+        # wrapped error messages behind a horizontal scroll.
+        bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
+        self.setMinimumWidth(body.minimumSizeHint().width() + bar + 2)
 
     # --- values --------------------------------------------------------------------------------
     def _info(self) -> NodeInfo | None:

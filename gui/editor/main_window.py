@@ -15,18 +15,19 @@ from collections.abc import Callable
 from functools import partial
 
 from netbuilder.core import __version__
-from netbuilder.core.model.graph import Edge
 from netbuilder.gui import theme
 from netbuilder.gui.editor.autosave import Autosaver
 from netbuilder.gui.editor.canvas import GraphScene, GraphView
 from netbuilder.gui.editor.code_dock import CodeDock
 from netbuilder.gui.editor.document import Document
 from netbuilder.gui.editor.edit_actions import EditActions
+from netbuilder.gui.editor.empty_hint import EmptyCanvasHint
 from netbuilder.gui.editor.file_commands import FileCommands, settings
+from netbuilder.gui.editor.help_text import GETTING_STARTED
 from netbuilder.gui.editor.inspector import Inspector
 from netbuilder.gui.editor.palette import Palette
 from netbuilder.gui.editor.summary_dock import SummaryDock
-from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtCore import QByteArray, QPoint, Qt
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -47,6 +48,7 @@ from PySide6.QtWidgets import (
 
 MENU_NAMES = ("File", "Edit", "View", "Tools", "Help")
 MAX_DOCK_MIN = (760, 260)  # a panel whose minimum size is larger gets a scroll area
+HISTORY_SIZE = (340, 460)  # Edit ▸ History's window, at least
 
 
 class MainWindow(QMainWindow):
@@ -92,10 +94,12 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(self.summary_dock, self.code_dock, Qt.Orientation.Horizontal)
         self.history_view = QUndoView(self.document.undo_stack)
         self.history_view.setEmptyLabel("<opened>")
-        self.history_dock = self.add_panel(self.history_view, "History", Qt.DockWidgetArea.LeftDockWidgetArea,
+        # a window of its own (a column beside the palette squeezed both)
+        self.history_dock = self.add_panel(self.history_view, "History", Qt.DockWidgetArea.RightDockWidgetArea,
                                            "HistoryDock", tabify=False)
-        self.splitDockWidget(self.palette_dock, self.history_dock, Qt.Orientation.Vertical)
+        self.history_dock.setFloating(True)
         self.history_dock.hide()
+        self.empty_hint = EmptyCanvasHint(self.view, self.document)
         self.resizeDocks([self.palette_dock], [262], Qt.Orientation.Horizontal)
         self.resizeDocks([self.inspector_dock], [350], Qt.Orientation.Horizontal)
         self.resizeDocks([self.summary_dock, self.code_dock], [560, 640], Qt.Orientation.Horizontal)
@@ -104,12 +108,13 @@ class MainWindow(QMainWindow):
         d.modified_changed.connect(self._update_title)
         d.path_changed.connect(self._update_title)
         d.reset.connect(self._update_title)
+        d.undo_stack.indexChanged.connect(self._update_title)  # the project name is an undoable edit
         d.locked_changed.connect(self._on_locked)
         d.inferred.connect(self._on_inferred)
         d.selection_changed.connect(self._on_selection)
         self.scene.message.connect(self.status)
         self.scene.node_activated.connect(self._on_node_activated)
-        self.scene.context_menu.connect(self._on_context_menu)
+        self.scene.context_menu.connect(self.edits.context_menu)
         self.inspector.message.connect(self.status)
         self.palette.activated.connect(self.edits.add_next_to_selection)
         self.view.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
@@ -357,9 +362,13 @@ class MainWindow(QMainWindow):
 
     # === reactions ===============================================================================
     def _update_title(self, *_: object) -> None:
+        """``file.json — Project name — NetBuilder``; the name is left out while it is the default
+        "untitled" or the file's own stem (File ▸ Project Name… sets it)."""
         d = self.document
         where = d.path.name if d.path else "Untitled"
-        self.setWindowTitle(f"{where}[*] — {d.graph.name} — NetBuilder")
+        name = d.graph.name.strip()
+        named = name and name.lower() != "untitled" and (d.path is None or name != d.path.stem)
+        self.setWindowTitle(f"{where}[*] — {name} — NetBuilder" if named else f"{where}[*] — NetBuilder")
         self.setWindowModified(d.modified)
 
     def _on_inferred(self, result) -> None:
@@ -401,38 +410,17 @@ class MainWindow(QMainWindow):
         self.inspector_dock.raise_()
         self.inspector.focus_id()
 
-    def _on_context_menu(self, ids: list[str], screen_pos, edge: Edge | None) -> None:
-        m = QMenu(self)
-        if ids:
-            m.addAction(self.act_rename)
-            m.addAction(self.act_duplicate)
-            m.addAction(self.act_disconnect)
-            m.addSeparator()
-            m.addAction(self.act_copy)
-            m.addAction(self.act_cut)
-            m.addAction(self.act_delete)
-            extra = QMenu(m)
-            for provider in self.node_menu_providers:
-                provider(extra, list(ids))
-            if extra.actions():
-                m.addSeparator()
-                for a in extra.actions():
-                    m.addAction(a)
-        elif edge is not None:
-            a = m.addAction(f"Disconnect {edge.src} → {edge.dst}")
-            a.setEnabled(not self.document.locked)
-            a.triggered.connect(lambda _=False: self.edits.disconnect_selection(edge))
-        else:
-            m.addAction(self.act_paste)
-            m.addSeparator()
-            m.addAction(self.act_layout)
-            m.addAction(self.act_fit)
-        m.popup(screen_pos)
-        self._context_menu = m
-
     def _toggle_history(self) -> None:
-        self.history_dock.setVisible(not self.history_dock.isVisible())
-        self.act_history.setChecked(self.history_dock.isVisible())
+        dock = self.history_dock
+        if dock.isVisible():
+            dock.hide()
+        else:
+            if dock.isFloating() and (dock.width() < HISTORY_SIZE[0] or dock.height() < HISTORY_SIZE[1]):
+                dock.resize(*HISTORY_SIZE)
+                dock.move(self.mapToGlobal(QPoint(max(0, self.width() - HISTORY_SIZE[0] - 40), 90)))
+            dock.show()
+            dock.raise_()
+        self.act_history.setChecked(dock.isVisible())
 
     def _toggle_grid(self) -> None:
         self.scene.show_grid = self.act_grid.isChecked()
@@ -451,17 +439,7 @@ class MainWindow(QMainWindow):
         )
 
     def _help(self) -> None:
-        QMessageBox.information(
-            self, "Getting started",
-            "<p><b>Add layers</b>: drag them from the Layers panel, or double-click one to append it after "
-            "the selected layer.</p>"
-            "<p><b>Connect</b>: drag from a layer's output port (right) to another's input port (left). "
-            "Every connection shows the tensor shape it carries.</p>"
-            "<p><b>Edit</b>: select a layer and change its parameters in the Inspector. Errors appear as red "
-            "badges; hover for the fix.</p>"
-            "<p><b>Navigate</b>: wheel to zoom, middle-drag or Space-drag to pan, F to fit, Ctrl+L to "
-            "arrange.</p>",
-        )
+        QMessageBox.information(self, "Getting started", GETTING_STARTED)
 
     # === settings and closing =====================================================================
     def _choose_theme(self, mode: theme.Mode, _checked: bool = False) -> None:
