@@ -76,3 +76,17 @@ def test_cli_export_python_writes_the_feed(tmp_path: Path, capsys: pytest.Captur
     assert ns["MEAN"] == ds.mean and ns["INPUT_SHAPE"] == (1, 28, 28)
     assert "preprocess" in capsys.readouterr().err
     assert generate(preset.graph).source.split("class Net")[1].split("if __name__")[0] in out.read_text()
+
+
+def test_the_export_command_writes_how_to_feed_the_model(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from netbuilder.core.model.project import presets_dir
+
+    out = tmp_path / "net.py"
+    r = subprocess.run([sys.executable, "-m", "netbuilder.core.cli", "export", str(presets_dir() / "lenet5-mnist.json"),
+                        "-o", str(out)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    text = out.read_text()
+    assert "INPUT_SHAPE" in text and "MEAN" in text and "def preprocess(" in text

@@ -141,9 +141,9 @@ def test_padding_fix_for_a_kernel_too_big(qtbot, make):
 
 def test_no_buttons_without_a_mechanical_fix_and_none_while_training(qtbot, make):
     g = _lenet()
-    g.add_node("ReLU", "stray")
-    w = make(g, "stray")
-    assert w.doc.result.errors_for("stray") and not w.bar.isVisible() and w.bar.buttons == []
+    g.set_params("conv2", {"groups": 4})  # 6 input channels: no groups value follows mechanically
+    w = make(g, "conv2")
+    assert w.doc.result.errors_for("conv2") and not w.bar.isVisible() and w.bar.buttons == []
 
     g2 = _lenet()
     g2.set_params("fc1", {"in_features": 300})
@@ -170,3 +170,31 @@ def test_status_bar_bar_follows_the_first_error(qtbot, make):
     assert w.doc.result.ok and not status.isVisible() and status.node_id is None
     _ctrl_z(qtbot, w)
     assert status.node_id == "fc2" and status.isVisible()
+
+
+def test_the_app_offers_the_fix_under_the_inspector_error_and_in_the_status_bar(qtbot, tmp_path, monkeypatch):
+    """The real main window: select the broken Linear, click the inspector's fix button; one undo
+    brings the error back."""
+    from netbuilder.core.model.project import load_preset
+    from netbuilder.gui.editor.document import Document
+    from netbuilder.gui.editor.main_window import MainWindow
+    from PySide6.QtCore import Qt
+
+    g = load_preset("lenet5-mnist").graph
+    g.set_params("fc1", {"in_features": 300})
+    win = MainWindow(Document(g))
+    qtbot.addWidget(win)
+    win.show()
+    win.document.flush()
+    assert not win.document.result.ok
+    assert any(b.text() == "Set in_features to 400" for b in win.fix_bar.buttons)
+    win.document.select_nodes(["fc1"])
+    buttons = [b for b in win.inspector.fix_bar.buttons if b.text() == "Set in_features to 400"]
+    assert buttons and buttons[0].isVisible()
+    qtbot.mouseClick(buttons[0], Qt.MouseButton.LeftButton)
+    win.document.flush()
+    assert win.document.result.ok
+    win.document.undo_stack.undo()
+    win.document.flush()
+    assert not win.document.result.ok
+    win.shutdown()

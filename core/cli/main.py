@@ -51,19 +51,16 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from netbuilder.core.interop.exporter import export_python
+    from netbuilder.core.cli import export as export_cli
     from netbuilder.core.model.project import load_project
 
     project = load_project(args.file)
     if (getattr(args, "with_training", False) or getattr(args, "onnx", None)
             or getattr(args, "checkpoint", None) or getattr(args, "weights", None)):
-        from netbuilder.core.cli import export as export_cli
-
         return export_cli.run(args, project)
     if not args.output:
         raise UserError("give the output file with -o OUT.py")
-    export_python(project.graph, args.output, args.class_name)
-    print(f"wrote {args.output}", file=sys.stderr)
+    export_cli.write_python(project, args.output, args.class_name or "Net")
     return 0
 
 

@@ -15,6 +15,7 @@ from netbuilder.core.model.shapes import fmt_shape
 from netbuilder.gui import theme
 from netbuilder.gui.editor import commands
 from netbuilder.gui.editor.document import Document
+from netbuilder.gui.editor.fix_bar import FixBar
 from netbuilder.gui.editor.param_editors import EDITORS, Editor, set_invalid
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -140,6 +141,11 @@ class Inspector(QWidget):
         self.node_error.setStyleSheet(
             f"background:{t.error_bg}; color:{t.error}; border:1px solid {t.error}; border-radius:4px; padding:6px;")
         lay.addWidget(self.node_error)
+        self.fix_bar = FixBar(self.doc, Qt.Orientation.Vertical)  # the error's mechanical fixes, one click each
+        self.fix_bar.applied.connect(lambda label: self.message.emit(f"Fixed: {label}", False))
+        self.fix_bar.failed.connect(lambda why: self.message.emit(why, True))
+        lay.addWidget(self.fix_bar)
+        self.fix_bar.show_for(self.node_id)
         lay.addStretch(1)
         self._install(body)
         self._refresh_values()

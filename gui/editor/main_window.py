@@ -23,6 +23,7 @@ from netbuilder.gui.editor.document import Document
 from netbuilder.gui.editor.edit_actions import EditActions
 from netbuilder.gui.editor.empty_hint import EmptyCanvasHint
 from netbuilder.gui.editor.file_commands import FileCommands, settings
+from netbuilder.gui.editor.fix_bar import FixBar
 from netbuilder.gui.editor.help_text import GETTING_STARTED
 from netbuilder.gui.editor.inspector import Inspector
 from netbuilder.gui.editor.palette import Palette
@@ -343,6 +344,9 @@ class MainWindow(QMainWindow):
         self.zoom_label = QLabel("100%")
         self.zoom_label.setToolTip("Zoom (wheel, Ctrl+/−, F to fit)")
         sb.addPermanentWidget(self.error_button)
+        self.fix_bar = FixBar(self.document)  # the first error's fixes beside its count
+        sb.addPermanentWidget(self.fix_bar)
+        self.fix_bar.show_first_error()
         sb.addPermanentWidget(self.params_label)
         sb.addPermanentWidget(self.zoom_label)
 
