@@ -12,6 +12,7 @@ import torch
 from netbuilder.core.cli.main import main as cli_main
 from netbuilder.core.interop.importer import ModelImportError, import_model, import_module_file
 from netbuilder.core.model.compiler import build_model
+from netbuilder.core.model.layers import REGISTRY
 from netbuilder.core.model.project import load_project, presets_dir
 
 from tests._helpers_export import PRESETS, load_script
@@ -319,3 +320,108 @@ def test_dotted_module_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert [n.type for n in graph.nodes] == ["Input", "Linear"]
     with pytest.raises(ModelImportError, match="no such file or importable module"):
         import_module_file("mymodels.nothing_here")
+
+
+NEW_OPS = """
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+
+    class Ops(nn.Module):
+        input_shape = (4, 8, 8)
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(4, 8, 1)
+            self.scale = nn.Parameter(torch.full((8, 1, 1), 0.5))
+
+        def forward(self, x):
+            x = F.relu6(self.conv(x))
+            x = F.hardsigmoid(F.silu(x)) * F.hardswish(x)
+            g = x.mean((2, 3), keepdim=True)
+            x = x * g - g
+            a, b = x.chunk(2, dim=1)
+            x = torch.cat([b, a], 1)
+            n, c, h, w = x.size()
+            x = x.view(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, -1, h, w)
+            x = F.layer_norm(x.permute(0, 2, 3, 1), (8,)).permute(0, 3, 1, 2)
+            x = self.scale * F.mish(F.softplus(F.elu(x)))
+            x = torch.flatten(x, 2).unsqueeze(1).squeeze(1)
+            return F.gelu(x[:, 0])
+"""
+
+
+def test_functional_forms_of_the_new_layer_types(tmp_path: Path) -> None:
+    imported = import_model(_write(tmp_path, "ops.py", NEW_OPS))
+    assert imported.max_abs_diff is not None and imported.max_abs_diff < 1e-5 and not imported.notes
+    types = [n.type for n in imported.graph.nodes]
+    for t in ("ReLU6", "Hardsigmoid", "SiLU", "Hardswish", "Mean", "Sub", "Chunk", "Concat", "Reshape", "Transpose",
+              "Permute", "LayerNorm", "ELU", "Softplus", "Mish", "Parameter", "Flatten", "Unsqueeze", "Squeeze",
+              "Select", "GELU"):
+        assert t in types, t
+    assert types.count("Mul") == 3 and types.count("Reshape") == 2
+    reshapes = [n.params["shape"] for n in imported.graph.nodes if n.type == "Reshape"]
+    assert [tuple(s) for s in reshapes] == [(2, 4, 8, 8), (-1, 8, 8)]  # computed sizes take their traced values
+    scale = next(n for n in imported.graph.nodes if n.type == "Parameter")
+    assert scale.id == "scale" and scale.params["batch_dim"] is False and tuple(scale.params["shape"]) == (8, 1, 1)
+    assert scale.params["init"] == "ones" and scale.params["scale"] == 0.5
+    assert torch.equal(imported.state_dict["scale"], torch.full((8, 1, 1), 0.5))
+    cat = next(n for n in imported.graph.nodes if n.type == "Concat")
+    chunk = next(n for n in imported.graph.nodes if n.type == "Chunk")
+    assert [(e.src, e.src_port) for e in imported.graph.in_edges(cat.id)] == [(chunk.id, 1), (chunk.id, 0)]
+
+
+def test_stochastic_depth_is_named_as_torchvision_names_it(tmp_path: Path) -> None:
+    path = _write(tmp_path, "sd.py", """
+        import torch.nn as nn
+        import torchvision
+
+
+        class Block(nn.Module):
+            input_shape = (4, 6, 6)
+
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(4, 4, 3, padding=1)
+
+            def forward(self, x):
+                return x + torchvision.ops.stochastic_depth(self.conv(x), 0.2, "row", self.training)
+    """)
+    if "StochasticDepth" in REGISTRY:
+        assert "StochasticDepth" in [n.type for n in import_model(path).graph.nodes]
+    else:
+        with pytest.raises(ModelImportError, match=r"— torchvision\.ops\.stochastic_depth\(\) is not supported"):
+            import_model(path)
+
+
+@pytest.mark.skipif(not {"GRU", "MultiheadAttention"} <= set(REGISTRY), reason="needs the sequence layer types")
+def test_tuple_results_of_gru_and_attention_map_to_their_ports(tmp_path: Path) -> None:
+    path = _write(tmp_path, "seq.py", """
+        import torch
+        import torch.nn as nn
+
+
+        class Seq(nn.Module):
+            input_shape = (6, 8)
+
+            def __init__(self):
+                super().__init__()
+                self.gru = nn.GRU(8, 8, batch_first=True, bidirectional=True)
+                self.self_attn = nn.MultiheadAttention(16, 2, batch_first=True)
+                self.cross = nn.MultiheadAttention(16, 4, batch_first=True)
+
+            def forward(self, x):
+                out, h = self.gru(x)
+                y, weights = self.self_attn(out, out, out)
+                z = self.cross(y, out, out, need_weights=False)[0]
+                return torch.cat([z, weights], 2)
+    """)
+    imported = import_model(path)
+    assert imported.max_abs_diff is not None and imported.max_abs_diff < 1e-5 and not imported.notes
+    g = imported.graph
+    assert g.node("gru").type == "GRU" and g.node("self_attn").type == "MultiheadAttention"
+    assert [(e.src, e.src_port) for e in g.in_edges("self_attn")] == [("gru", 0)]  # self-attention: one input
+    assert [(e.src, e.src_port) for e in g.in_edges("cross")] == [("self_attn", 0), ("gru", 0), ("gru", 0)]
+    cat = next(n.id for n in g.nodes if n.type == "Concat")
+    assert [(e.src, e.src_port) for e in g.in_edges(cat)] == [("cross", 0), ("self_attn", 1)]

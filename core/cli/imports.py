@@ -2,9 +2,10 @@
 
 WARNING: the file is executed (as 'python model.py' would run its top level, without its
 'if __name__ == "__main__"' part) to get the nn.Module class; import only files you trust. The
-class is created without arguments and traced with torch.fx; convolutions, pooling, linear,
-flatten/view, dropout, batch norm, activations, + and torch.cat become nodes, laid out
-automatically. Anything else is listed with its line. A dotted module name (package.module) is
+class is created without arguments and traced with torch.fx; every registered layer type (its
+nn module and functional forms: convolutions, pooling, linear, norms, activations, sequences and
+attention, tensor operations, + and torch.cat) becomes a node, laid out automatically. Anything
+else is listed with its module path and line. A dotted module name (package.module) is
 imported instead of a file.
 """
 
@@ -25,6 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the nn.Module class to import when the file defines several")
     p.add_argument("--input-shape", metavar="C,H,W",
                    help="input shape without the batch, e.g. 1,28,28 or 784 (default: the class's input_shape)")
+    p.add_argument("--input-dtype", choices=("float", "long"),
+                   help="long: the model takes integer token ids (starts with an Embedding); default the class's "
+                        "input_dtype, else float")
     p.add_argument("-o", "--output", required=True, metavar="PROJECT.json", help="project file to write")
     p.add_argument("--weights", metavar="OUT.pt",
                    help="also save the model's initial weights as a state_dict for the imported project "
@@ -36,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     output: str = args.output
     if not output.endswith(".json"):
         raise UserError(f"-o {output}: the project file must end in .json")
-    imported = import_model(args.file, args.class_name, args.input_shape)
+    imported = import_model(args.file, args.class_name, args.input_shape, input_dtype=args.input_dtype)
     graph = imported.graph
     save_project(output, graph)
     layers = len(graph.nodes) - 1

@@ -44,8 +44,10 @@ def _legal_id(raw: str, taken: set[str]) -> str:
     return legal_name(raw[:56], taken)
 
 
-def build_graph(ops: list[Op], shape: tuple[int, ...], name: str) -> tuple[Graph, dict[fx.Node, str]]:
-    """The laid-out project graph of ``ops`` (the input gets ``shape``) and each op's node id."""
+def build_graph(ops: list[Op], shape: tuple[int, ...], name: str, dtype: str = "float",
+                vocab_size: int | None = None) -> tuple[Graph, dict[fx.Node, str]]:
+    """The laid-out project graph of ``ops`` (the input gets ``shape``, and ``dtype`` ``"long"`` with
+    ``vocab_size`` for integer token ids) and each op's node id."""
     graph = Graph(name)
     taken: set[str] = {get_spec(op.type).node_base_id for op in ops if get_spec(op.type).is_input}
     # ids of module nodes first, so numbered functional ids never take a module's name
@@ -64,6 +66,8 @@ def build_graph(ops: list[Op], shape: tuple[int, ...], name: str) -> tuple[Graph
         if spec.is_input:
             nid = base
             params = {spec.params[0].name: list(shape)}
+            if dtype != "float":
+                params |= {"dtype": dtype, "vocab_size": vocab_size}
         elif k in ids:
             nid = ids[k]
         elif counts[op.type] == 1 and base not in taken:  # the only one: no number needed
@@ -92,8 +96,10 @@ def _fresh(graph: Graph, taken: set[str], base: str) -> str:
 
 
 def finish(graph: Graph, ops: list[Op], node_of: dict[fx.Node, str], model: nn.Module, example: torch.Tensor,
-           class_name: str, source: str, shape: tuple[int, ...], check: bool) -> ImportedModel:
-    """Validate ``graph``, carry the weights over and (with ``check``) compare outputs on ``example``."""
+           class_name: str, source: str, shape: tuple[int, ...], check: bool,
+           want: torch.Tensor | None = None) -> ImportedModel:
+    """Validate ``graph``, carry the weights over and (with ``check``) compare outputs on ``example``
+    with ``want``, the original's output on it (computed here when not given)."""
     result = infer(graph)
     if not result.ok:
         listed = "; ".join(e.message for e in result.errors) or "the network has no output"
@@ -101,24 +107,33 @@ def finish(graph: Graph, ops: list[Op], node_of: dict[fx.Node, str], model: nn.M
     code = generate(graph, result)
     state: dict[str, torch.Tensor] = {}
     for op in ops:
-        if op.module is None:
-            continue
         attr = code.attr_names.get(node_of[op.fx_node])
         if attr is None:
             continue
+        # The tensors are shared, not copied: the original model is not used after the import.
+        if op.tensor is not None:  # a Parameter node: the attribute is the tensor itself
+            state[attr] = op.tensor
+        if op.module is None:
+            continue
         for key, value in op.module.state_dict().items():
-            state[f"{attr}.{key}"] = value.detach().clone()
+            state[f"{attr}.{key}"] = value.detach()
     imported = ImportedModel(graph, state, class_name, source, shape)
     if check:
-        rebuilt = compile_source(code)()
-        missing = rebuilt.load_state_dict(state, strict=False)
+        cls = compile_source(code)
+        with torch.device("meta"):  # no random initialisation of weights that are replaced at once
+            rebuilt = cls()
+        missing = rebuilt.load_state_dict(state, strict=False, assign=True)
         if missing.missing_keys or missing.unexpected_keys:
             imported.notes.append(f"weights not carried over: {', '.join(missing.missing_keys)}")
+            rebuilt = cls()
+            rebuilt.load_state_dict(state, strict=False)
         rebuilt.eval()
         model.eval()
         with torch.no_grad():
-            want = model(example)
+            if want is None:
+                want = model(example)
             got = rebuilt(example)
+        want, got = want.detach(), got.detach()  # a Parameter ending the network still requires grad
         if tuple(want.shape) != tuple(got.shape):
             raise ModelImportError(f"the imported network gives {tuple(got.shape)} but {class_name} gives "
                                    f"{tuple(want.shape)}; please report this file")

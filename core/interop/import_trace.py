@@ -12,6 +12,7 @@ import contextlib
 import importlib
 import io
 import itertools
+import operator
 import os
 import re
 import sys
@@ -19,7 +20,7 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType, TracebackType
+from types import FunctionType, ModuleType, TracebackType
 from typing import Any
 
 import torch
@@ -40,7 +41,8 @@ class ModelImportError(UserError):
 @dataclass
 class Traced:
     """A traced model: the instance, its fx graph (shapes propagated on ``example``), the input shape
-    without the batch, and the user's file for pointing at lines."""
+    without the batch, the user's file for pointing at lines, and the model's output on ``example``
+    (in eval mode, from the propagation: the check compares with it without running the model again)."""
 
     cls: type[nn.Module]
     model: nn.Module
@@ -49,6 +51,9 @@ class Traced:
     example: torch.Tensor
     shape: tuple[int, ...]
     user_file: str | None
+    output: torch.Tensor | None = None
+    dtype: str = "float"
+    vocab_size: int | None = None
 
 
 def load_source(path: str | os.PathLike[str]) -> ModuleType:
@@ -125,6 +130,39 @@ def location(node: fx.Node, user_file: str | None) -> str:
     file, line, code = mine[-1]
     code_text = f" `{code.strip()}`" if code and code.strip() else ""
     return f"{Path(file).name}, line {line}{code_text}"
+
+
+def target_name(node: fx.Node) -> str:
+    """How the user wrote the call: ``F.relu()``, ``tensor.view()``, ``+``."""
+    t = node.target
+    if node.op == "call_method":
+        return f"tensor.{t}()"
+    if node.op == "call_function":
+        mod = getattr(t, "__module__", None) or ""
+        name = getattr(t, "__name__", str(t))
+        if t in (operator.add, operator.iadd):
+            return "+"
+        if mod.startswith("torchvision"):  # torchvision.ops.stochastic_depth, not torch.stochastic_depth
+            return f"torchvision.ops.{name}()" if mod.startswith("torchvision.ops") else f"{mod}.{name}()"
+        prefix = {"torch.nn.functional": "F.", "torch._C._nn": "F.", "_operator": "operator.",
+                  "torch": "torch."}.get(mod, "torch." if mod.startswith("torch.") else "")
+        return f"{prefix}{name}()"
+    return str(t)
+
+
+def module_path(node: fx.Node) -> str:
+    """Where in the model a node inside a submodule comes from: ``m.features.3.conv.1`` for a
+    nested module, ``m.features.1 (SwinTransformerBlock)`` for a call made in that module's
+    forward; "" for the root's own forward and its direct attributes (the line says enough)."""
+    if node.op == "call_module":
+        target = str(node.target)
+        return target if "." in target else ""
+    stack = node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return ""
+    path, cls = list(stack.values())[-1]
+    name = getattr(cls, "__name__", "")
+    return f"{path} ({name})" if name else str(path)
 
 
 def module_classes(module: ModuleType) -> list[type[nn.Module]]:
@@ -215,19 +253,76 @@ def fmt_batched(shape: Sequence[int]) -> str:
     return "N×" + "×".join(str(v) for v in shape)
 
 
+def _tracer() -> fx.Tracer:
+    """An fx tracer that keeps torchvision.ops functions (``stochastic_depth``) as single calls
+    however the file reaches them (``torchvision.ops.stochastic_depth(...)`` too), so that a spec's
+    alias maps them and errors name them, instead of tracing into their random-number internals.
+    Only when the file has loaded torchvision (otherwise it cannot call them)."""
+    tv_ops = sys.modules.get("torchvision.ops")
+    functions = tuple(v for k, v in vars(tv_ops).items() if isinstance(v, FunctionType) and not k.startswith("_")) \
+        if tv_ops is not None else ()
+    tracer = fx.Tracer(autowrap_functions=functions)
+    if tv_ops is not None:  # the tracer patches them where it searches: the code's globals and these modules
+        tracer._autowrap_search.append(tv_ops)
+    tracer.record_stack_traces = True
+    return tracer
+
+
+DTYPES = ("float", "long")
+
+
+def _resolve_dtype(cls: type[nn.Module], model: nn.Module, given: str | None) -> tuple[str, int | None]:
+    """The input's dtype (given, else the class's ``input_dtype``, else float) and, for integer token
+    ids, the vocabulary size: the class's ``vocab_size``, else the smallest Embedding's rows (so that
+    every id is valid for all)."""
+    dtype = given or getattr(model, "input_dtype", None) or "float"
+    if dtype not in DTYPES:
+        raise ModelImportError(f"input dtype {dtype!r} must be one of {', '.join(DTYPES)}")
+    if dtype == "float":
+        return dtype, None
+    rows = [m.num_embeddings for m in model.modules() if isinstance(m, nn.Embedding)]
+    vocab = getattr(model, "vocab_size", None)
+    if isinstance(vocab, int) and not isinstance(vocab, bool) and vocab >= 2:
+        return dtype, min([vocab, *rows])
+    return dtype, min(rows) if rows else None
+
+
+def _example(shape: tuple[int, ...], dtype: str, vocab_size: int | None) -> torch.Tensor:
+    """The traced input: a batch of 3 (not 1, so the batch dim is told from the others)."""
+    gen = torch.Generator().manual_seed(0)
+    if dtype == "long":
+        return torch.randint(0, vocab_size or 2, (3, *shape), generator=gen)
+    return torch.randn(3, *shape, generator=gen)
+
+
+def _run_failure(cls: type[nn.Module], shape: tuple[int, ...], dtype: str, where: str, e: BaseException) -> str:
+    """Why running the model on the example failed, with what to change."""
+    cause = e.__cause__ or e
+    text = str(cause).splitlines()[0] if str(cause) else ""
+    fix = "check the input shape (--input-shape C,H,W)"
+    if dtype == "float" and re.search(r"indices|Long|Int\b|scalar type", text):
+        fix = ("the model takes integer token ids (an Embedding): declare integer input with --input-dtype long "
+               "(or input_dtype = \"long\" on the class; the Input's dtype long)")
+    kind = "an input" if dtype == "float" else "an integer input"
+    return f"running {cls.__name__} on {kind} of shape {fmt_batched(shape)} failed{where}: " \
+           f"{type(cause).__name__}: {text} — {fix}"
+
+
 def trace_model(path: str | os.PathLike[str], class_name: str | None,
-                input_shape: Sequence[int] | str | None) -> Traced:
-    """Load ``path`` (**executing it**), instantiate its class, fx-trace it and record every shape."""
+                input_shape: Sequence[int] | str | None, input_dtype: str | None = None) -> Traced:
+    """Load ``path`` (**executing it**), instantiate its class, fx-trace it and record every shape.
+    ``input_dtype`` is ``"float"`` or ``"long"`` (integer token ids); default the class's
+    ``input_dtype`` attribute, else float."""
     source = str(path)
     module = load_source(path)
     cls = pick_class(module, source, class_name)
     model = _instantiate(cls)
     shape = _resolve_shape(cls, model, input_shape)
+    dtype, vocab_size = _resolve_dtype(cls, model, input_dtype)
     user_file = getattr(module, "__file__", None)
     user_file = os.path.abspath(user_file) if user_file else None
 
-    tracer = fx.Tracer()
-    tracer.record_stack_traces = True
+    tracer = _tracer()
     try:
         fx_graph = tracer.trace(model)
     except Exception as e:
@@ -241,7 +336,7 @@ def trace_model(path: str | os.PathLike[str], class_name: str | None,
     gm = fx.GraphModule(model, fx_graph)
     model.eval()
     gm.eval()
-    example = torch.randn(3, *shape, generator=torch.Generator().manual_seed(0))
+    example = _example(shape, dtype, vocab_size)
     from torch.fx.passes.shape_prop import ShapeProp
 
     class _Prop(ShapeProp):  # remembers the node being run, to point at its line on failure
@@ -255,14 +350,14 @@ def trace_model(path: str | os.PathLike[str], class_name: str | None,
     try:
         # ShapeProp prints the traceback itself; the error below says it in one line
         with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
-            prop.propagate(example)
+            output = prop.propagate(example)
     except Exception as e:
-        loc = location(prop.current, user_file) if prop.current is not None else ""
-        where = f" at {loc}" if loc else ""
-        cause = e.__cause__ or e
-        raise ModelImportError(
-            f"running {cls.__name__} on an input of shape {fmt_batched(shape)} failed{where}: "
-            f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''} — check the input shape "
-            "(--input-shape C,H,W)"
-        ) from None
-    return Traced(cls, model, gm, fx_graph, example, shape, user_file)
+        current = prop.current
+        loc = location(current, user_file) if current is not None else ""
+        path = module_path(current) if current is not None else ""
+        op = (f"nn.{type(gm.get_submodule(str(current.target))).__name__}" if current.op == "call_module"
+              else target_name(current)) if current is not None else ""
+        where = (f" in {path}: {op}" if path else "") + (f" at {loc}" if loc else "")
+        raise ModelImportError(_run_failure(cls, shape, dtype, where, e)) from None
+    return Traced(cls, model, gm, fx_graph, example, shape, user_file,
+                  output if isinstance(output, torch.Tensor) else None, dtype, vocab_size)

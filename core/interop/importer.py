@@ -43,24 +43,28 @@ __all__ = [
 
 
 def import_model(path: str | os.PathLike[str], class_name: str | None = None,
-                 input_shape: Sequence[int] | str | None = None, check: bool = True) -> ImportedModel:
+                 input_shape: Sequence[int] | str | None = None, check: bool = True,
+                 input_dtype: str | None = None) -> ImportedModel:
     """Load ``path`` (**executing it**), trace its ``nn.Module`` and build the project graph.
 
     ``class_name`` chooses the class when the file defines several. ``input_shape`` (batch
     excluded, e.g. ``(1, 28, 28)`` or ``"1,28,28"``) defaults to the class's ``input_shape``
-    attribute. Raises :class:`ModelImportError` for a missing file, a syntax error, no or several
+    attribute. ``input_dtype`` ``"long"`` feeds integer token ids (a model that starts with an
+    Embedding; default the class's ``input_dtype`` attribute, else ``"float"``). Raises
+    :class:`ModelImportError` for a missing file, a syntax error, no or several
     module classes, code that fails to trace, and unsupported operations (each with its line)."""
     source = str(path)
-    traced = trace_model(path, class_name, input_shape)
+    traced = trace_model(path, class_name, input_shape, input_dtype)
     name = traced.cls.__name__
-    ops, problems = map_nodes(traced.gm, traced.fx_graph, traced.user_file)
+    ops, problems = map_nodes(traced.gm, traced.fx_graph, traced.user_file, traced.model)
     if problems:
         listed = "\n".join(f"  - {p}" for p in problems)
         raise ModelImportError(
             f"cannot import {name} from {source}: {len(problems)} unsupported operation"
             f"{'s' if len(problems) > 1 else ''}:\n{listed}\nSupported: {supported_operations()}")
-    graph, node_of = build_graph(ops, traced.shape, name)
-    return finish(graph, ops, node_of, traced.model, traced.example, name, source, traced.shape, check)
+    graph, node_of = build_graph(ops, traced.shape, name, traced.dtype, traced.vocab_size)
+    return finish(graph, ops, node_of, traced.model, traced.example, name, source, traced.shape, check,
+                  traced.output)
 
 
 def import_module_file(path: str | os.PathLike[str], class_name: str | None = None,

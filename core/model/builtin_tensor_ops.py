@@ -119,6 +119,22 @@ def _expand_check(call: ImportCall) -> str | None:
     return None
 
 
+def _reshape_check(call: ImportCall) -> str | None:
+    """``x.view(x.size(0), 4, -1)``, ``x.reshape(b, g, c // g, h, w)``: the first size is the batch's;
+    a computed size (an fx node) takes its traced value."""
+    _unpack("shape")(call)
+    shape: Sequence[Any] = call.args.get("shape") or ()
+    ins = call.input_shapes[0] if call.input_shapes else None
+    out = call.output_shape
+    if ins is None or out is None or not shape or len(shape) != len(out) or out[0] != ins[0]:
+        return "that moves the batch (give x.size(0) as the first size)"
+    sizes = [s if isinstance(s, int) else out[i] for i, s in enumerate(shape)]
+    if sizes[0] not in (-1, ins[0]):
+        return f"that changes the batch to {sizes[0]}"
+    call.args["shape"] = tuple(sizes[1:])
+    return None
+
+
 def _getitem_check(call: ImportCall) -> str | None:
     """``x[:, 0]``, ``x[:, :, -1]``, ``x[..., 2]``: one integer index after full slices is a Select."""
     ins = call.input_shapes[0] if call.input_shapes else None
@@ -249,6 +265,8 @@ register(LayerSpec(
                minimum=-1, maximum=10_000_000, max_len=4, excluded=(0,), required=True),),
     st.reshape, lambda p: "×".join(map(str, p["shape"])),
     combine=Combine(lambda xs, p: f"{xs[0]}.reshape({xs[0]}.size(0), {_dims_literal(p['shape'])})", _reshape),
+    # after Flatten's reading of the same calls (registry order): x.view(x.size(0), -1) stays a Flatten
+    aliases=(ImportAlias((".view", ".reshape", "torch.reshape"), ("input", "*shape"), check=_reshape_check),),
 ))
 register(LayerSpec(
     "Squeeze", TENSOR,

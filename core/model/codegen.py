@@ -23,9 +23,10 @@ from netbuilder.core.model.inference import InferenceResult, infer
 from netbuilder.core.model.layers import LayerSpec, get_spec
 from netbuilder.core.model.shapes import fmt_shape
 
-# Names the generated module itself uses: ``input_shape`` is a class attribute, so a layer named
-# like it would be shadowed by it (``self.input_shape(x)`` would call the tuple).
-RESERVED = {"self", "x", "F", "nn", "torch", "super", "main", "Net", "input_shape"}
+# Names the generated module itself uses: ``input_shape`` (``input_dtype``, ``vocab_size``) are class attributes,
+# so a layer named like them would be shadowed (``self.input_shape(x)`` would call the tuple).
+RESERVED = {"self", "x", "F", "nn", "torch", "super", "main", "Net", "input_shape", "input_dtype",
+            "vocab_size"}
 _MODULE_NAMES = set(dir(nn.Module())) | set(dir(nn.Module))  # attributes a layer name must not shadow
 CLASS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -170,7 +171,14 @@ def generate(graph: Graph, result: InferenceResult | None = None, class_name: st
         else:
             port_vars[nid] = [legal_name(nid, var_taken)]
         vars_[nid] = port_vars[nid][0]
-        if spec.module:
+        attribute = spec.extra.get("attribute")  # a layer that holds a tensor itself (Parameter)
+        if attribute is not None:
+            assert spec.combine is not None
+            attr = legal_name(nid, attr_taken)
+            attrs[nid] = attr
+            init_lines.append((nid, f"self.{attr} = {attribute(p)}"))
+            expr = spec.combine.code([f"self.{attr}", *srcs], p)
+        elif spec.module:
             attr = legal_name(nid, attr_taken)
             attrs[nid] = attr
             names = tuple(q.name for q in spec.params)
@@ -202,6 +210,9 @@ def generate(graph: Graph, result: InferenceResult | None = None, class_name: st
         "",
         f"class {class_name}(nn.Module):",
         f"    input_shape = {literal(in_info.output_shape)}",
+        # integer token ids: the importer (and the example below) feed such input to the class
+        *([f"    input_dtype = {literal(in_info.dtype)}"] if in_info.dtype != "float" else []),
+        *([f"    vocab_size = {literal(in_info.vocab_size)}"] if in_info.vocab_size is not None else []),
         "",
         "    def __init__(self):",
         "        super().__init__()",
@@ -229,6 +240,7 @@ def generate(graph: Graph, result: InferenceResult | None = None, class_name: st
     put(None, 'if __name__ == "__main__":')
     put(None, f"    model = {class_name}()")
     put(None, "    print(model)")
-    put(None, f"    out = model(torch.zeros(1, *{class_name}.input_shape))")
+    dtype = ", dtype=torch.long" if in_info.dtype == "long" else ""
+    put(None, f"    out = model(torch.zeros(1, *{class_name}.input_shape{dtype}))")
     put(None, '    print("output shape:", tuple(out.shape))')
     return GeneratedCode("\n".join(lines) + "\n", class_name, node_lines, attrs, vars_, port_vars)
