@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from netbuilder.core.model.graph import Graph
+from netbuilder.core.model.graph import Edge, Graph
 from netbuilder.core.model.inference import infer
 from netbuilder.core.model.project import load_preset
 
@@ -57,7 +57,37 @@ def test_several_outputs_and_unconnected_nodes() -> None:
     g.add_node("Tanh", "lonely")
     r = infer(g)
     assert any("second output" in m for m in r.errors_for("extra"))
-    assert r.errors_for("lonely") == ["Tanh 'lonely' has no input; connect a layer to it or delete it"]
+    # a stray node is a warning (issue 13): it cannot change the output, so it must not block training
+    assert r.errors_for("lonely") == []
+    assert [(w.node, w.message) for w in r.warnings] == [
+        ("lonely", "Tanh 'lonely' is not connected to the output: ignored by training and export")]
+
+
+def test_stray_nodes_are_warnings_that_leave_the_network_valid() -> None:
+    from netbuilder.core.model.codegen import generate
+
+    g = load_preset("lenet5-mnist").graph
+    before = infer(g)
+    g.add_node("Dropout", "dropout1")
+    g.add_node("ReLU", "relu_stray")
+    r = infer(g)
+    assert r.ok and r.errors == []
+    assert r.unused == {"dropout1", "relu_stray"}
+    assert r.nodes["dropout1"].warning == "Dropout 'dropout1' is not connected to the output: ignored by training " \
+                                          "and export"
+    assert r.order == before.order and r.output_id == before.output_id
+    assert generate(g, r).source == generate(load_preset("lenet5-mnist").graph).source
+    # a connected piece is part of the network: one feeding it, or a chain of its own, stays an error
+    g.connect("dropout1", "relu_stray")
+    assert infer(g).errors_for("dropout1") == ["Dropout 'dropout1' has no input; connect a layer to it or delete it"]
+    g2 = load_preset("lenet5-mnist").graph
+    g2.add_node("Tanh", "t")
+    g2.add_node("Add", "add")
+    g2.connect("t", "add", 0)
+    g2.connect("pool2", "add", 1)
+    r2 = infer(g2)
+    assert r2.errors_for("t") == ["Tanh 't' has no input; connect a layer to it or delete it"]
+    assert r2.unused == set()
 
 
 def test_add_with_mismatched_and_missing_inputs() -> None:
@@ -121,3 +151,12 @@ def test_inference_of_a_500_node_chain_matches_torch() -> None:
         x = module(x)
         assert r.nodes[nid].output_shape == tuple(x.shape[1:]), nid
     assert r.total_params == sum(p.numel() for m in modules for p in m.parameters())
+
+
+def test_a_network_cut_in_two_stays_an_error() -> None:
+    g = load_preset("lenet5-mnist").graph
+    g.disconnect(Edge("conv1", "relu1"))
+    g.disconnect(Edge("relu1", "pool1"))
+    r = infer(g)  # training the stub input → conv1 would be a silent surprise
+    assert not r.ok and r.unused == {"relu1"}  # left with no edge at all: only relu1 is a stray
+    assert r.errors_for("pool1") == ["MaxPool2d 'pool1' has no input; connect a layer to it or delete it"]

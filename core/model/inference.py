@@ -3,7 +3,8 @@
 One topological pass gives each node its resolved parameters (``auto`` sizes filled in), output
 shape, parameter count and multiply-adds, or an error naming the node and the fix. Graph-level
 problems (no Input, several, a cycle, several outputs, unconnected nodes, missing inputs) are
-reported the same way, as :class:`NodeError`.
+reported the same way, as :class:`NodeError`. A stray node with no connection at all is only a
+warning: the network is built without it (``unused``).
 """
 
 from __future__ import annotations
@@ -48,17 +49,25 @@ class NodeInfo:
     note: str | None = None
     dtype: str = "float"
     vocab_size: int | None = None
+    warning: str | None = None
 
 
 @dataclass
 class InferenceResult:
-    """Per-node results in topological ``order`` plus every error found."""
+    """Per-node results plus every error found. ``order`` holds the network's nodes in topological
+    order; stray nodes cut off from it are left out of ``order`` and named in ``warnings``."""
 
     nodes: dict[str, NodeInfo]
     order: list[str]
     errors: list[NodeError]
     input_id: str | None = None
     output_id: str | None = None
+    warnings: list[NodeError] = field(default_factory=list)
+
+    @property
+    def unused(self) -> set[str]:
+        """Ids of the stray nodes that training and export ignore."""
+        return {w.node for w in self.warnings if w.node is not None}
 
     @property
     def ok(self) -> bool:
@@ -148,11 +157,23 @@ def infer(graph: Graph) -> InferenceResult:
         stuck = [i for i in ids if i not in set(order) and i not in cyc]
         order += cyc + stuck
 
+    # Stray nodes: a layer dropped and never connected cannot change the output, so it must not
+    # block training. Only nodes with no edge at all: a connected piece cut off from the Input is
+    # part of the network being built (a removed Flatten), and training the stub before the cut
+    # would be a silent surprise.
+    stray = {i for i in ids if not ins[i] and not outs[i] and i not in inputs} \
+        if inputs and outs[inputs[0]] else set()
+    warnings = [NodeError(i, f"{_label(graph, i)} is not connected to the output: ignored by training and export")
+                for i in ids if i in stray]
+    for w in warnings:
+        assert w.node is not None
+        infos[w.node].warning = w.message
+
     # Inputs present on the right ports.
     for n in nodes:
         spec = n.spec
         ports = [e.port for e in ins[n.id]]  # sorted by port
-        if spec.is_input:
+        if spec.is_input or n.id in stray:
             continue
         if not ports:
             fail(n.id, f"{_label(graph, n.id)} has no input; connect a layer to it or delete it")
@@ -180,11 +201,12 @@ def infer(graph: Graph) -> InferenceResult:
                      "output — connect it onward (e.g. into an Add or Concat) or delete it")
             output_id = live[0]
         for s in sinks:
-            if s not in reach and s not in inputs and not infos[s].error:
+            if s not in reach and s not in inputs and s not in stray and not infos[s].error:
                 fail(s, f"{_label(graph, s)} is not connected to the output; connect it or delete it")
 
     # Shapes, in order.
     notes: dict[str, str | None] = {}
+    order = [i for i in order if i not in stray]
     for nid in order:
         info = infos[nid]
         node = graph.node(nid)
@@ -246,7 +268,7 @@ def infer(graph: Graph) -> InferenceResult:
             info.note = f"{math.prod(x)} = {'×'.join(map(str, x))}" if len(info.output_shape) == 1 else None
         notes[nid] = info.note
 
-    return InferenceResult(infos, order, errors, inputs[0] if inputs else None, output_id)
+    return InferenceResult(infos, order, errors, inputs[0] if inputs else None, output_id, warnings)
 
 
 def _batch_second_problem(graph: Graph, srcs: list[tuple[NodeInfo, int]]) -> str | None:

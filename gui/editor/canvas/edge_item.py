@@ -171,10 +171,14 @@ class EdgeItem(QGraphicsPathItem):
         self.src_box: GroupItem | None = None
         self.dst_box: GroupItem | None = None
         self._head: QPainterPath | None = None  # the arrow head, cached per path
+        self._mid = QPointF()
+        self._ends = (QRectF(), QRectF())  # the cards (or group boxes) the wire joins
+        self._leader: tuple[QPointF, QPointF] | None = None  # wire middle → a pill set aside
         self.setZValue(0)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.setAcceptHoverEvents(True)
         self._hover = False
+        self.drop_target = False  # a palette drag hovers over it: dropping inserts the layer here
         self.update_path()
         self.update_style()
 
@@ -197,7 +201,37 @@ class EdgeItem(QGraphicsPathItem):
         path, mid = edge_path(a, b, src_rect, dst_rect, lane=self.edge.port, obstacles=obstacles)
         self.setPath(path)
         self._head = None
-        self.label.setPos(mid)
+        self._mid, self._ends = mid, (src_rect, dst_rect)
+        self._place_label()
+
+    def _place_label(self) -> None:
+        """The pill at the wire's middle or, where a card would hide part of it there (cards close
+        together), at the point of the wire nearest the middle where it is clear of both cards;
+        failing that (a very short wire), just beside the cards, joined to the wire by a leader."""
+        mid, (src_rect, dst_rect) = self._mid, self._ends
+        pill = self.label.boundingRect()
+
+        def clear(p: QPointF) -> bool:
+            r = pill.translated(p)
+            return not (r.intersects(src_rect) or r.intersects(dst_rect))
+
+        self.prepareGeometryChange()  # the leader is part of the item's bounds
+        self._leader = None
+        path = self.path()
+        spots = [mid] + [path.pointAtPercent(0.5 + sign * k / 20) for k in range(1, 10) for sign in (-1, 1)]
+        at = next((p for p in spots if clear(p)), None)
+        if at is None:
+            gap_x = (min(src_rect.right(), dst_rect.right()) + max(src_rect.left(), dst_rect.left())) / 2
+            x = gap_x if src_rect.right() <= dst_rect.left() or dst_rect.right() <= src_rect.left() else mid.x()
+            centre = (src_rect.center().y() + dst_rect.center().y()) / 2
+            if mid.y() < centre:  # beside the cards on the wire's side
+                at = QPointF(x, min(src_rect.top(), dst_rect.top()) - pill.height() / 2 - 4)
+                self._leader = (mid, QPointF(x, at.y() + pill.height() / 2))
+            else:
+                at = QPointF(x, max(src_rect.bottom(), dst_rect.bottom()) + pill.height() / 2 + 4)
+                self._leader = (mid, QPointF(x, at.y() - pill.height() / 2))
+        self.label.setPos(at)
+        self.update()
 
     def set_state(self, shape_text: str, error: str | None) -> None:
         if (shape_text, error) == (self.shape_text, self.error):
@@ -205,6 +239,7 @@ class EdgeItem(QGraphicsPathItem):
         self.shape_text, self.error = shape_text, error
         self.unknown = shape_text == "?"
         self.label.set_text(shape_text, error is not None)
+        self._place_label()  # a longer text may no longer fit between the cards
         names = self.src.out_names
         src = f"{self.edge.src}.{names[self.edge.src_port]}" if len(names) > 1 and self.edge.src_port < len(names) \
             else self.edge.src
@@ -218,7 +253,9 @@ class EdgeItem(QGraphicsPathItem):
 
     def update_style(self) -> None:
         t = theme.current()
-        if self.error:
+        if self.drop_target:
+            pen = QPen(QColor(t.accent), 5.0)
+        elif self.error:
             pen = QPen(QColor(t.error), 2.6)
         elif self.isSelected() or self._hover:
             pen = QPen(QColor(t.accent), 2.6)
@@ -228,6 +265,17 @@ class EdgeItem(QGraphicsPathItem):
                 pen.setStyle(Qt.PenStyle.DashLine)
         pen.setCapStyle(Qt.PenCapStyle.RoundCap)
         self.setPen(pen)
+
+    def boundingRect(self) -> QRectF:
+        r = super().boundingRect()
+        if self._leader is not None:
+            r = r.united(QRectF(*self._leader).normalized().adjusted(-2, -2, 2, 2))
+        return r
+
+    def set_drop_target(self, on: bool) -> None:
+        if on != self.drop_target:
+            self.drop_target = on
+            self.update_style()
 
     def shape(self) -> QPainterPath:
         stroker = QPainterPathStroker()
@@ -253,6 +301,10 @@ class EdgeItem(QGraphicsPathItem):
         painter.setPen(self.pen())
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawPath(self.path())
+        if self._leader is not None and self.label.text:
+            leader = QPen(self.pen().color(), 1, Qt.PenStyle.DotLine)
+            painter.setPen(leader)
+            painter.drawLine(*self._leader)
         if lod < 0.3:
             return  # the head is a dot at this zoom; skipping it keeps big graphs fluid
         if self._head is None:

@@ -21,6 +21,8 @@ MIN_HEIGHT = 72.0
 PORT_GAP = 20.0
 RADIUS = 7.0
 BADGE = 9.0
+HEADER_PAD = 10.0
+TYPE_SHARE = 0.45  # the most of the header's width the type name may take
 
 
 def _fonts() -> tuple[QFont, QFont, QFont]:
@@ -45,6 +47,7 @@ class NodeItem(QGraphicsItem):
         self.summary = ""
         self.detail = ""
         self.error: str | None = None
+        self.warning: str | None = None  # a stray node: ignored by training and export
         self.tint: QColor | None = None
         self.in_ports: list[PortItem] = []
         self.out_ports: list[PortItem] = []
@@ -81,8 +84,11 @@ class NodeItem(QGraphicsItem):
         else:
             detail = ""
         error = info.error if info is not None else None
-        if (summary, detail, error, node.id) != (self.summary, self.detail, self.error, self.node_id):
-            self.summary, self.detail, self.error, self.node_id = summary, detail, error, node.id
+        warning = info.warning if info is not None else None
+        if (summary, detail, error, warning, node.id) != (self.summary, self.detail, self.error, self.warning,
+                                                          self.node_id):
+            self.summary, self.detail, self.error, self.warning = summary, detail, error, warning
+            self.node_id = node.id
             self.setToolTip(self._tooltip())
             self.update()
 
@@ -90,10 +96,23 @@ class NodeItem(QGraphicsItem):
         lines = [f"<b>{self.node_id}</b> — {self.type_name}"]
         if self.summary:
             lines.append(self.summary)
+        t = theme.current()
         if self.error:
-            t = theme.current()
             lines.append(f"<span style='color:{t.error}'><b>Error:</b> {_esc(self.error)}</span>")
+        elif self.warning:
+            lines.append(f"<span style='color:{t.warning}'><b>Warning:</b> not connected to the output: "
+                         "ignored by training and export</span>")
         return "<br>".join(lines)
+
+    def header_texts(self) -> tuple[str, str]:
+        """The id and type as the header shows them: the type takes at most ~45% of the card and is
+        elided first, so a long type name (TransformerEncoderLayer) still leaves room for the id."""
+        title_font, small_font, _body = _fonts()
+        fm_small, fm_title = QFontMetricsF(small_font), QFontMetricsF(title_font)
+        type_room = min(fm_small.horizontalAdvance(self.type_name), WIDTH * TYPE_SHARE)
+        type_text = fm_small.elidedText(self.type_name, Qt.TextElideMode.ElideRight, type_room + 0.5)
+        title_room = WIDTH - 2 * HEADER_PAD - fm_small.horizontalAdvance(type_text) - 8
+        return fm_title.elidedText(self.node_id, Qt.TextElideMode.ElideRight, title_room), type_text
 
     def set_tint(self, color: QColor | None) -> None:
         self.tint = QColor(color) if color is not None else None
@@ -180,7 +199,10 @@ class NodeItem(QGraphicsItem):
         if self.tint is not None:
             body = self.tint
         border = QColor(t.error) if self.error else (QColor(t.accent) if selected else QColor(t.node_border))
-        painter.setPen(QPen(border, 2.4 if (selected or self.error) else 1.0))
+        pen = QPen(border, 2.4 if (selected or self.error) else 1.0)
+        if self.warning and not self.error and not selected:
+            pen = QPen(QColor(t.warning), 1.6, Qt.PenStyle.DashLine)  # visibly set aside, not broken
+        painter.setPen(pen)
         painter.setBrush(QBrush(body))
         painter.drawRoundedRect(rect, RADIUS, RADIUS)
 
@@ -195,19 +217,17 @@ class NodeItem(QGraphicsItem):
         painter.drawPath(header.simplified())
 
         title_font, small_font, body_font = _fonts()
-        pad = 10.0
-        painter.setFont(small_font)
+        pad = HEADER_PAD
         fm_small = QFontMetricsF(small_font)
-        type_w = fm_small.horizontalAdvance(self.type_name)
+        title, type_text = self.header_texts()
+        type_w = fm_small.horizontalAdvance(type_text)
+        painter.setFont(small_font)
         painter.setPen(QColor(255, 255, 255, 200))
         painter.drawText(QRectF(WIDTH - pad - type_w, 0, type_w + 1, HEADER), Qt.AlignmentFlag.AlignVCenter,
-                         self.type_name)
+                         type_text)
         painter.setFont(title_font)
         painter.setPen(QColor("#ffffff"))
-        fm_title = QFontMetricsF(title_font)
-        title_room = WIDTH - 2 * pad - type_w - 8
-        title = fm_title.elidedText(self.node_id, Qt.TextElideMode.ElideRight, title_room)
-        painter.drawText(QRectF(pad, 0, title_room, HEADER), Qt.AlignmentFlag.AlignVCenter, title)
+        painter.drawText(QRectF(pad, 0, WIDTH - 2 * pad - type_w - 8, HEADER), Qt.AlignmentFlag.AlignVCenter, title)
 
         # body text: key parameters, then parameter count
         body_text_color = QColor(t.text)
@@ -230,18 +250,18 @@ class NodeItem(QGraphicsItem):
             painter.drawText(QRectF(pad + 4, HEADER + 8 + fm_body.height(), WIDTH - 2 * pad - 8, fm_small.height()),
                              Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, self.detail)
 
-        # error badge
-        if self.error:
+        # badge: red "!" for an error, amber "–" for a stray node that training ignores
+        if self.error or self.warning:
             c = QPointF(WIDTH - 2, -1)
             painter.setPen(QPen(QColor(t.node_body), 2))
-            painter.setBrush(QBrush(QColor(t.error)))
+            painter.setBrush(QBrush(QColor(t.error if self.error else t.warning)))
             painter.drawEllipse(c, BADGE, BADGE)
             f = QFont(title_font)
             f.setPointSizeF(9)
             painter.setFont(f)
-            painter.setPen(QColor("#ffffff"))
+            painter.setPen(QColor("#ffffff") if self.error else QColor(t.on_warning))
             badge = QRectF(c.x() - BADGE, c.y() - BADGE, 2 * BADGE, 2 * BADGE)
-            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, "!")
+            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, "!" if self.error else "–")
 
     def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: object) -> object:
         scene = self.scene()

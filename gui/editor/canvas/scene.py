@@ -18,7 +18,7 @@ from netbuilder.gui import theme
 from netbuilder.gui.editor import commands
 from netbuilder.gui.editor.canvas.edge_item import EdgeItem, edge_path
 from netbuilder.gui.editor.canvas.groups import GroupItem, GroupLayer
-from netbuilder.gui.editor.canvas.node_item import NodeItem
+from netbuilder.gui.editor.canvas.node_item import MIN_HEIGHT, WIDTH, NodeItem
 from netbuilder.gui.editor.canvas.port_item import PortItem
 from netbuilder.gui.editor.document import Document
 from PySide6.QtCore import QLineF, QPointF, QRect, QRectF, Qt, Signal
@@ -114,6 +114,47 @@ class GraphScene(GroupLayer, QGraphicsScene):
         if self.snap:
             return QPointF(round(p.x() / GRID) * GRID, round(p.y() / GRID) * GRID)
         return p
+
+    def free_spot(self, pos: QPointF, gap: float = 40.0) -> QPointF:
+        """The grid point nearest ``pos`` where a new card (of the smallest height) overlaps no other
+        card, searched ring by ring: a drop onto an existing card lands beside it, ``gap`` away (room
+        for a wire and its shape label in between)."""
+        cards = [it.sceneBoundingRect().adjusted(-gap, -gap, gap, gap) for it in self.nodes.values()]
+        step = GRID if self.snap else GRID / 2
+
+        def free(p: QPointF) -> bool:
+            r = QRectF(p.x(), p.y(), WIDTH, MIN_HEIGHT)
+            return not any(r.intersects(c) for c in cards)
+
+        if free(pos):
+            return pos
+        for ring in range(1, 200):
+            spots = [QPointF(pos.x() + dx * step, pos.y() + dy * step)
+                     for dx in range(-ring, ring + 1) for dy in range(-ring, ring + 1)
+                     if max(abs(dx), abs(dy)) == ring]
+            spots.sort(key=lambda p: (p - pos).manhattanLength())
+            for p in spots:
+                if free(p):
+                    return p
+        return pos
+
+    def edge_at(self, pos: QPointF) -> EdgeItem | None:
+        """The wire (or its shape label) under ``pos`` where no card is: a palette drop there
+        inserts the layer into it."""
+        for item in self.items(QRectF(pos.x() - 4, pos.y() - 4, 8, 8)):
+            if not item.isVisible():
+                continue
+            if isinstance(item, (NodeItem, PortItem, GroupItem)):
+                return None
+            owner = item if isinstance(item, EdgeItem) else item.parentItem()
+            if isinstance(owner, EdgeItem):
+                return owner
+        return None
+
+    def set_drop_edge(self, edge: EdgeItem | None) -> None:
+        """Highlight ``edge`` as the one a drop will insert into (None: no highlight)."""
+        for e in self.edges.values():
+            e.set_drop_target(e is edge)
 
     def rebuild(self) -> None:
         """Recreate every item from the graph (after a reset: open, new, restore)."""

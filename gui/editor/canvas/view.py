@@ -6,11 +6,13 @@ from __future__ import annotations
 from netbuilder.core.model.graph import GraphError
 from netbuilder.core.model.layers import REGISTRY
 from netbuilder.gui.editor import commands
+from netbuilder.gui.editor.canvas.edge_item import EdgeItem
 from netbuilder.gui.editor.canvas.node_item import HEADER, WIDTH
 from netbuilder.gui.editor.canvas.scene import GraphScene
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QDragEnterEvent,
+    QDragLeaveEvent,
     QDragMoveEvent,
     QDropEvent,
     QKeyEvent,
@@ -166,23 +168,43 @@ class GraphView(QGraphicsView):
             event.ignore()
 
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:
-        if layer_type_from_mime(event.mimeData()) and not self.graph_scene.doc.locked:
+        type_name = layer_type_from_mime(event.mimeData())
+        if type_name and not self.graph_scene.doc.locked:
+            # light up the wire the layer would be inserted into
+            self.graph_scene.set_drop_edge(self._insert_edge(type_name, event.position().toPoint()))
             event.setDropAction(Qt.DropAction.CopyAction)
             event.accept()
         else:
             event.ignore()
 
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:
+        self.graph_scene.set_drop_edge(None)
+        super().dragLeaveEvent(event)
+
+    def _insert_edge(self, type_name: str, at: QPoint) -> EdgeItem | None:
+        """The wire under ``at`` a layer of ``type_name`` can be inserted into (it takes an input)."""
+        if REGISTRY[type_name].max_inputs == 0:
+            return None
+        return self.graph_scene.edge_at(self.mapToScene(at))
+
     def dropEvent(self, event: QDropEvent) -> None:
+        self.graph_scene.set_drop_edge(None)
         type_name = layer_type_from_mime(event.mimeData())
         if type_name is None:
             event.ignore()
             return
         doc = self.graph_scene.doc
-        p = self.mapToScene(event.position().toPoint())
-        # the node's header lands under the cursor
-        pos = self.graph_scene.snap_point(QPointF(p.x() - WIDTH / 2, p.y() - HEADER / 2))
-        try:
+        at = event.position().toPoint()
+        p = self.mapToScene(at)
+        # the node's header lands under the cursor, or beside the cards already there
+        pos = self.graph_scene.free_spot(self.graph_scene.snap_point(QPointF(p.x() - WIDTH / 2, p.y() - HEADER / 2)))
+        wire = self._insert_edge(type_name, at)
+        cmd: commands.AddNode | commands.InsertOnEdge
+        if wire is not None:
+            cmd = commands.InsertOnEdge(doc, wire.edge, type_name, (pos.x(), pos.y()))
+        else:
             cmd = commands.AddNode(doc, type_name, (pos.x(), pos.y()))
+        try:
             commands.execute(doc, cmd)
         except GraphError as e:
             self.graph_scene.message.emit(str(e), True)
@@ -190,7 +212,8 @@ class GraphView(QGraphicsView):
             return
         assert cmd.node_id is not None
         doc.select_nodes([cmd.node_id])
-        self.graph_scene.message.emit(f"Added {type_name} '{cmd.node_id}'", False)
+        where = f" between '{wire.edge.src}' and '{wire.edge.dst}'" if wire is not None else ""
+        self.graph_scene.message.emit(f"Added {type_name} '{cmd.node_id}'{where}", False)
         event.setDropAction(Qt.DropAction.CopyAction)
         event.accept()
         self.setFocus()
