@@ -212,6 +212,8 @@ ROWS: dict[str, Any] = {
         "num_features": st.one_of(st.just(AUTO), st.integers(1, 6)), "affine": st.booleans(),
         "track_running_stats": st.booleans()}), st.one_of(image, image, signal, flat)),
     "Dropout2d": one_input(st.fixed_dictionaries({"p": st.floats(0, 1)})),
+    "StochasticDepth": one_input(st.fixed_dictionaries({"p": st.floats(0, 1),
+                                                        "mode": st.sampled_from(["row", "batch"])})),
 }
 
 

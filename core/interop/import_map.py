@@ -14,6 +14,7 @@ tuple results, tensors used directly) share the registry tables and are kept tog
 from __future__ import annotations
 
 import operator
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,8 +76,8 @@ class Tables:
         """Tables of every registered layer type (ValueError for a spec naming a missing torch name)."""
         t = cls()
         for spec in REGISTRY.values():
-            if spec.nn_class:
-                t.modules[nn_class(spec.nn_class)] = spec
+            if spec.nn_class and (not spec.nn_class.startswith("torchvision.") or "torchvision" in sys.modules):
+                t.modules[nn_class(spec.nn_class)] = spec  # torchvision's classes only once a file loaded it
             for alias in spec.aliases:
                 for target in alias.targets:
                     # torchvision's functions by name: importing torchvision costs seconds, and a
@@ -204,8 +205,10 @@ def _map_module(node: fx.Node, module: nn.Module, target: str, tables: Tables) -
             value = getattr(module, p.name)
             # a flag stored as an optional tensor (bias) means "present"
             args[p.name] = value is not None if p.kind == "bool" and not isinstance(value, bool) else value
-    extra = [k for k, v in node.kwargs.items() if isinstance(v, fx.Node)]
-    if spec.max_inputs == 1 and any(isinstance(a, fx.Node) for a in _flat_args(node)[1:len(node.args)]):
+    # the module's own weights (get_attr: F.layer_norm(x, ..., self.weight, self.bias)) are not inputs
+    extra = [k for k, v in node.kwargs.items() if isinstance(v, fx.Node) and v.op != "get_attr"]
+    if spec.max_inputs == 1 and any(isinstance(a, fx.Node) and a.op != "get_attr"
+                                    for a in _flat_args(node)[1:len(node.args)]):
         extra.append("after its input")
     if extra:  # attention's attn_mask, an LSTM's initial state (h0, c0): not a layer input here
         raise Unsupported(f"{what} called with a tensor argument ({', '.join(extra)})")

@@ -41,8 +41,7 @@ class ModelImportError(UserError):
 @dataclass
 class Traced:
     """A traced model: the instance, its fx graph (shapes propagated on ``example``), the input shape
-    without the batch, the user's file for pointing at lines, and the model's output on ``example``
-    (in eval mode, from the propagation: the check compares with it without running the model again)."""
+    without the batch and the user's file for pointing at lines."""
 
     cls: type[nn.Module]
     model: nn.Module
@@ -51,7 +50,6 @@ class Traced:
     example: torch.Tensor
     shape: tuple[int, ...]
     user_file: str | None
-    output: torch.Tensor | None = None
     dtype: str = "float"
     vocab_size: int | None = None
 
@@ -350,7 +348,7 @@ def trace_model(path: str | os.PathLike[str], class_name: str | None,
     try:
         # ShapeProp prints the traceback itself; the error below says it in one line
         with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
-            output = prop.propagate(example)
+            prop.propagate(example)
     except Exception as e:
         current = prop.current
         loc = location(current, user_file) if current is not None else ""
@@ -359,5 +357,4 @@ def trace_model(path: str | os.PathLike[str], class_name: str | None,
               else target_name(current)) if current is not None else ""
         where = (f" in {path}: {op}" if path else "") + (f" at {loc}" if loc else "")
         raise ModelImportError(_run_failure(cls, shape, dtype, where, e)) from None
-    return Traced(cls, model, gm, fx_graph, example, shape, user_file,
-                  output if isinstance(output, torch.Tensor) else None, dtype, vocab_size)
+    return Traced(cls, model, gm, fx_graph, example, shape, user_file, dtype, vocab_size)

@@ -63,8 +63,9 @@ def import_model(path: str | os.PathLike[str], class_name: str | None = None,
             f"cannot import {name} from {source}: {len(problems)} unsupported operation"
             f"{'s' if len(problems) > 1 else ''}:\n{listed}\nSupported: {supported_operations()}")
     graph, node_of = build_graph(ops, traced.shape, name, traced.dtype, traced.vocab_size)
-    return finish(graph, ops, node_of, traced.model, traced.example, name, source, traced.shape, check,
-                  traced.output)
+    # The traced graph baked `self.training` in at trace time (a drop-path's training=True), so its
+    # output is not the eval-mode reference: the check runs the original model itself.
+    return finish(graph, ops, node_of, traced.model, traced.example, name, source, traced.shape, check)
 
 
 def import_module_file(path: str | os.PathLike[str], class_name: str | None = None,

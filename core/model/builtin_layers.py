@@ -18,10 +18,10 @@ from netbuilder.core.model import shapes
 from netbuilder.core.model.layers import (
     AUTO,
     CHANNELS,
-    FEATURES,
     Combine,
     ImportAlias,
     ImportCall,
+    Inferred,
     LayerSpec,
     ParamSpec,
     register,
@@ -90,8 +90,14 @@ def _linear_params(p: Mapping[str, Any], ins: Sequence[Shape], out: Shape) -> in
     return int(p["in_features"]) * int(p["out_features"]) + (int(p["out_features"]) if p["bias"] else 0)
 
 
+# auto in_features: a vector's or a sequence's last dim; an image map's flattened size, so that the
+# shape rule asks for the Flatten a conv net needs rather than applying the layer along its rows
+LINEAR_IN = Inferred("features", lambda x: x[-1] if len(x) <= 2 else math.prod(x))
+
+
 def _linear_macs(p: Mapping[str, Any], ins: Sequence[Shape], out: Shape) -> int:
-    return int(p["in_features"]) * int(p["out_features"])
+    # once per position of the leading dims (a sequence's steps, a channels-last map's pixels)
+    return math.prod(out[:-1]) * int(p["in_features"]) * int(p["out_features"])
 
 
 def _bn_params(p: Mapping[str, Any], ins: Sequence[Shape], out: Shape) -> int:
@@ -298,7 +304,7 @@ register(LayerSpec(
     "(y = x·Wᵀ + b). It needs flat input, so put a Flatten after the last convolution or pooling.",
     (
         ParamSpec("in_features", "int", AUTO, "Input features; auto takes them from the input.",
-                  inferred=FEATURES, minimum=1, maximum=10_000_000),
+                  inferred=LINEAR_IN, minimum=1, maximum=10_000_000),
         ParamSpec("out_features", "int", 10, "Number of outputs.", required=True, minimum=1, maximum=1_000_000),
         BIAS,
     ),

@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from netbuilder.core.model import shapes_norm
+from netbuilder.core.model import shapes, shapes_norm
 from netbuilder.core.model.builtin_layers import _bn_check, _dropout_check, _num
 from netbuilder.core.model.layers import (
     AUTO,
@@ -145,4 +145,19 @@ register(LayerSpec(
     shapes_norm.dropout2d, lambda p: f"p={p['p']:g}", module="Dropout2d", import_check=_dropout_check,
     explain_as="dropout",
     aliases=(ImportAlias(("F.dropout2d",), ("input", "p", "training", "inplace")),),
+))
+register(LayerSpec(
+    "StochasticDepth", _NR,
+    "Stochastic depth (drop path, torchvision.ops.StochasticDepth): while training, drops a residual "
+    "branch's output for a whole sample (mode 'row') or for the whole batch ('batch') with probability p "
+    "and scales what is kept by 1/(1−p), so the block is then only its shortcut; identity in evaluation. "
+    "Put it at the end of a residual branch, before the Add. No parameters.",
+    (
+        ParamSpec("p", "float", 0.1, "Probability of dropping the branch.", minimum=0.0, maximum=1.0, required=True),
+        ParamSpec("mode", "choice", "row", "'row': per sample; 'batch': the whole batch at once.",
+                  choices=("batch", "row"), required=True),
+    ),
+    shapes.same, lambda p: f"p={p['p']:g}, {p['mode']}", module="torchvision.ops.StochasticDepth",
+    positional=("p", "mode"), base_id="drop_path", explain_as="dropout",
+    aliases=(ImportAlias(("torchvision.ops.stochastic_depth",), ("input", "p", "mode", "training")),),
 ))

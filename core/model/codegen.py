@@ -182,7 +182,8 @@ def generate(graph: Graph, result: InferenceResult | None = None, class_name: st
             attr = legal_name(nid, attr_taken)
             attrs[nid] = attr
             names = tuple(q.name for q in spec.params)
-            init_lines.append((nid, f"self.{attr} = " + _call(f"nn.{spec.module}", [], spec, p, names)))
+            cls = spec.module if "." in spec.module else f"nn.{spec.module}"  # torchvision.ops.X as written
+            init_lines.append((nid, f"self.{attr} = " + _call(cls, [], spec, p, names)))
             expr = f"self.{attr}({srcs[0]})"
         elif spec.combine is not None:
             expr = spec.combine.code(srcs, p)
@@ -206,6 +207,8 @@ def generate(graph: Graph, result: InferenceResult | None = None, class_name: st
         "import torch",
         "import torch.nn as nn",
         "import torch.nn.functional as F",
+        *(["import torchvision"] if any((get_spec(n.type).module or "").startswith("torchvision.")
+                                        for n in graph.nodes) else []),
         "",
         "",
         f"class {class_name}(nn.Module):",

@@ -164,20 +164,25 @@ def adaptive_avg_pool2d(params: Params, ins: Sequence[Shape], notes: Sequence[st
 
 
 def linear(params: Params, ins: Sequence[Shape], notes: Sequence[str | None] = ()) -> Shape:
-    """Linear: N×in_features → N×out_features. Needs a flat input: add a Flatten before it."""
+    """Linear on the last dim, as torch: N×…×in_features → N×…×out_features. A vector or a sequence
+    ([T, F]) takes it directly; an image map only when in_features is set to its last dim (ConvNeXt's
+    channels-last MLP) — else it needs a Flatten first, which is what a conv net almost always means."""
     x = ins[0]
-    if len(x) != 1:
+    fin = int(params["in_features"])
+    flat = math.prod(x)
+    if len(x) >= 3 and fin != x[-1]:
         raise ShapeError(
             f"receives a {len(x) + 1}-D tensor {fmt_shape(x)} but needs N×features; "
-            f"add a Flatten before it (it would receive {math.prod(x)} = {'×'.join(map(str, x))} features)"
+            f"add a Flatten before it (it would receive {flat} = {'×'.join(map(str, x))} features), "
+            f"or set in_features to {x[-1]} to apply it to the last dim"
         )
-    fin = int(params["in_features"])
-    if fin != x[0]:
-        got = notes[0] if notes and notes[0] else str(x[0])
+    if fin != x[-1]:
+        got = notes[0] if notes and notes[0] and len(x) == 1 else str(x[-1])
+        last = "" if len(x) == 1 else f" (the last dim of {fmt_shape(x)})"
         raise ShapeError(
-            f"expects {fin} input features but receives {got}; set in_features to {x[0]} or to auto"
+            f"expects {fin} input features but receives {got}{last}; set in_features to {x[-1]} or to auto"
         )
-    return (int(params["out_features"]),)
+    return (*x[:-1], int(params["out_features"]))
 
 
 def _dim(dim: int, ndim: int, name: str) -> int:
