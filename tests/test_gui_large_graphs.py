@@ -156,3 +156,19 @@ def test_selecting_a_hidden_node_expands_its_group(big):
     big.document.select_nodes(["stage3_2_conv2"])
     assert not scene.groups["stage3.2"].collapsed
     assert scene.nodes["stage3_2_conv2"].isVisible()
+
+
+def test_view_menu_collapses_and_expands_every_group(qtbot) -> None:
+    from netbuilder.core.model.project import load_preset
+    from netbuilder.gui.editor.document import Document
+    from netbuilder.gui.editor.main_window import MainWindow
+
+    win = MainWindow(Document(load_preset("mobilenet-block-mnist").graph))
+    qtbot.addWidget(win)
+    acts = {a.text().replace("&", ""): a for a in win.menu("View").actions()}
+    assert win.scene.groups, "the preset's blocks form groups"
+    acts["Collapse All Groups"].trigger()
+    assert win.scene.collapsed_groups == set(win.scene.groups)
+    acts["Expand All Groups"].trigger()
+    assert not win.scene.collapsed_groups
+    win.shutdown()

@@ -285,6 +285,10 @@ class MainWindow(QMainWindow):
         for text, mode in (("&Left to Right", "LR"), ("&Top to Bottom", "TB"), ("Wrapped &Rows", "wrap")):
             a = self.add_action(None, text, partial(self.edits.arrange, mode), edit=True)
             arr.addAction(a)
+        self.add_action(v, "&Collapse All Groups", lambda: self.scene.set_all_collapsed(True), None,
+                        "Show each block (module path, e.g. layer1.0) as one card")
+        self.add_action(v, "&Expand All Groups", lambda: self.scene.set_all_collapsed(False), None,
+                        "Show every layer of every block")
         self._menus[v].addSeparator()
         self._menus[v].addMenu(self._panels_menu)
         th = self._menus[v].addMenu("&Theme")

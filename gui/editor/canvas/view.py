@@ -60,16 +60,9 @@ class GraphView(QGraphicsView):
         self._banner.setObjectName("lockBanner")
         self._banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._banner.hide()
-        self._hint = QLabel(self.viewport())
-        self._hint.setObjectName("muted")
-        self._hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self._hint.setText("Drag layers here from the palette, or double-click one.\n"
-                           "Connect them by dragging from an output port (right) to an input port (left).")
         self._legend: QWidget | None = None
         scene.doc.locked_changed.connect(self._on_locked)
-        scene.doc.inferred.connect(lambda _r: self._update_hint())
         self._on_locked(scene.doc.locked)
-        self._update_hint()
 
     # --- zoom and fit --------------------------------------------------------------------------
     def zoom(self) -> float:
@@ -239,10 +232,6 @@ class GraphView(QGraphicsView):
         self.setAcceptDrops(not locked)
         self._place_overlays()
 
-    def _update_hint(self) -> None:
-        self._hint.setVisible(len(self.graph_scene.doc.graph) == 0)
-        self._place_overlays()
-
     def banner_visible(self) -> bool:
         return not self._banner.isHidden()
 
@@ -254,8 +243,6 @@ class GraphView(QGraphicsView):
         vp = self.viewport().rect()
         self._banner.adjustSize()
         self._banner.move((vp.width() - self._banner.width()) // 2, 12)
-        self._hint.adjustSize()
-        self._hint.move((vp.width() - self._hint.width()) // 2, (vp.height() - self._hint.height()) // 2)
         if self._legend is not None:
             self._legend.adjustSize()
             self._legend.move(vp.width() - self._legend.width() - 12, vp.height() - self._legend.height() - 12)
