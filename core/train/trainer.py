@@ -22,6 +22,10 @@ state and counters of one and the same step.
 The settings and their checks live in :mod:`netbuilder.core.train.config`, the optimizer, schedule and
 loss in :mod:`netbuilder.core.train.optim`, scoring in :mod:`netbuilder.core.train.evaluation`; their
 public names are re-exported here.
+
+A little over 500 lines: the run loop, its one stop path and the checks before the first step share
+the trainer's state; configuration, optimisers, evaluation, observation and resuming are modules of
+their own.
 """
 
 from __future__ import annotations
