@@ -168,7 +168,16 @@ class ParamSpec:
                 rng = f"at least {lo:g}"
             else:
                 rng = f"at most {hi:g}"
-            raise ParamError(f"{self.name} must be {rng}, not {v:g}")
+            raise ParamError(f"{self.name} must be {rng}, not {_shown(v)}")
+
+
+def _shown(v: float) -> str:
+    """A refused number as the message shows it: a huge integer shortened (``{v:g}`` would overflow
+    converting it to a float, and thousands of digits help nobody)."""
+    if isinstance(v, int):  # no str() of a huge one: Python refuses over 4,300 digits
+        return str(v) if abs(v) < 10**30 else f"a {'negative ' if v < 0 else ''}number of about " \
+            f"{int(abs(v).bit_length() * 0.30103) + 1:,} digits"
+    return f"{v:g}"
 
 
 Counter = Callable[[Mapping[str, Any], Sequence[Shape], Shape], int]

@@ -24,6 +24,7 @@ from netbuilder.resources import resources_dir
 FORMAT = "netbuilder-project"
 VERSION = 2
 MAX_BYTES = 20_000_000
+MAX_COORD = 1e9  # canvas positions: far beyond any layout, and finite
 
 
 def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
@@ -152,8 +153,10 @@ def from_dict(data: Any) -> Project:
             raise ProjectError(f"node {nid!r}: 'params' must be an object", node=nid, field="params")
         pos = raw.get("position", [0, 0])
         if (not isinstance(pos, list) or len(pos) != 2
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pos)):
-            raise ProjectError(f"node {nid!r}: 'position' must be [x, y]", node=nid, field="position")
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pos)
+                or not all(abs(v) <= MAX_COORD for v in pos)):  # also NaN: no comparison holds for it
+            raise ProjectError(f"node {nid!r}: 'position' must be [x, y], numbers within ±{MAX_COORD:,}",
+                               node=nid, field="position")
         try:
             graph.add_node(typ, nid, validate_params(nid, typ, params), (float(pos[0]), float(pos[1])))
         except GraphError as e:
@@ -184,14 +187,20 @@ def from_dict(data: Any) -> Project:
     return Project(graph, training)
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number a project file may hold (positions and parameters are finite)")
+
+
 def loads(text: str) -> Project:
     """Parse and validate project JSON text."""
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as e:
         raise ProjectError(f"not a NetBuilder project: invalid JSON at line {e.lineno}, column {e.colno}") from None
     except RecursionError:
         raise ProjectError("not a NetBuilder project: JSON nested too deeply") from None
+    except ValueError as e:  # an integer of more digits than Python converts (a hostile file)
+        raise ProjectError(f"not a NetBuilder project: {e}") from None
     return from_dict(data)
 
 
@@ -199,8 +208,13 @@ def load_project(path: str | os.PathLike[str]) -> Project:
     """Read a project file. Every problem is a :class:`ProjectError` mentioning the path."""
     p = Path(path)
     try:
-        if p.stat().st_size > MAX_BYTES:
-            raise ProjectError(f"{p}: too large for a project file ({p.stat().st_size:,} bytes)")
+        st = p.stat()
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "is a folder", str(p))
+        if not stat.S_ISREG(st.st_mode):  # a FIFO would block for ever, /dev/zero fill the memory
+            raise ProjectError(f"{p}: not a regular file (a pipe or a device); save the project to a file first")
+        if st.st_size > MAX_BYTES:
+            raise ProjectError(f"{p}: too large for a project file ({st.st_size:,} bytes; at most {MAX_BYTES:,})")
         raw = p.read_bytes()
     except FileNotFoundError:
         raise ProjectError(f"{p}: no such file") from None
@@ -224,6 +238,8 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
     p = Path(path)
     if p.is_dir():
         raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(p))
+    if p.exists() and not p.is_file():  # renaming over a FIFO or a device would replace it
+        raise OSError(errno.EINVAL, "not a regular file (a pipe or a device): choose a file to write", str(p))
     if not p.parent.is_dir():
         raise FileNotFoundError(errno.ENOENT, "no such folder to write into", str(p.parent))
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent or ".")
