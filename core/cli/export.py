@@ -22,10 +22,10 @@ from netbuilder.core.interop.weights import (
     export_onnx,
     export_state_dict,
     model_with_weights,
-    weights_from_checkpoint,
 )
 from netbuilder.core.model.inference import infer
 from netbuilder.core.model.project import Project, atomic_write
+from netbuilder.core.train.checkpoint import check_contents, load_checkpoint
 
 WEIGHT_SUFFIXES = (".pt", ".pth", ".safetensors")
 ONNX_CHECK_BATCH = 5  # the largest batch the ONNX export runs through both models to compare them
@@ -36,8 +36,11 @@ def _say(text: str) -> None:
 
 
 def _checkpoint_weights(project: Project, path: str) -> dict[str, torch.Tensor]:
-    """The checkpoint's state_dict, checked to fit the project's network."""
-    ckpt_graph, state_dict = weights_from_checkpoint(path)
+    """The checkpoint's state_dict, checked to be finite, saved with valid settings and to fit the
+    project's network."""
+    ck = load_checkpoint(path)
+    check_contents(ck, path)
+    ckpt_graph, state_dict = ck.graph, dict(ck.state_dict)
     try:
         model_with_weights(project.graph, state_dict, require_all=True)
     except WeightsError as e:

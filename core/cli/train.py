@@ -3,8 +3,12 @@
 Settings come from the built-in defaults, then the project file's "training" object, then the
 command line (or, with --resume, from the checkpoint, then the command line). Progress goes to stderr;
 --json prints one final JSON object on stdout whatever the outcome, with "status" "finished", "stopped"
-or "failed" (then "error" holds the message). Ctrl-C stops after the current step (and saves with
---save); a second Ctrl-C aborts.
+or "failed" (then "error" holds the message). Ctrl-C (SIGINT) or SIGTERM (what ``kill`` and job
+schedulers send) stops after the current step, saves with --save and prints the --json object; a second
+one aborts. With --save the checkpoint is also written every --checkpoint-every seconds (default 60) in
+the middle of an epoch, atomically, so a kill -9 or a power cut loses at most that much work.
+
+Exit status: 0 finished, 1 failed, 130 stopped by SIGINT, 143 stopped by SIGTERM.
 """
 
 from __future__ import annotations
@@ -32,6 +36,19 @@ from netbuilder.core.train.events import (
 )
 
 BAR_WIDTH = 24
+CHECKPOINT_EVERY = 60.0  # seconds of training a kill -9 may lose at most, with --save
+EXIT_STOPPED: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal number, as shells say
+
+
+def _seconds(text: str) -> float:
+    """--checkpoint-every: seconds (a trailing "s" allowed), ≥ 0."""
+    try:
+        value = float(text.strip().removesuffix("s"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds ≥ 0")
+    return value
 
 # command-line option → TrainConfig field (only options the user actually gave override)
 _OPTION_FIELDS = ("dataset", "data_dir", "epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay",
@@ -41,7 +58,8 @@ _OPTION_FIELDS = ("dataset", "data_dir", "epochs", "batch_size", "optimizer", "l
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Add the ``train`` options to ``p``."""
     d = TrainConfig()
-
+    p.epilog = ("exit status: 0 finished, 1 failed, 130 stopped by Ctrl-C (SIGINT), 143 stopped by SIGTERM; "
+                "a stopped run is saved with --save and continues with --resume")
     p.add_argument("file", nargs="?", help="project file (.json); optional with --resume")
     p.add_argument("--dataset", choices=DATASETS, default=None,
                    help=f"sample (bundled MNIST subset), mnist, fashion-mnist or cifar10 (default {d.dataset})")
@@ -66,7 +84,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit-steps", type=int, default=None, metavar="N", help="at most N steps per epoch")
     p.add_argument("--fit-input", choices=FIT_INPUTS, default=None,
                    help=f"fit images to the model's Input size by zero padding or resizing (default {d.fit_input})")
-    p.add_argument("--save", metavar="CKPT", help="write a checkpoint after every epoch and at the end")
+    p.add_argument("--save", metavar="CKPT",
+                   help="write a checkpoint after every epoch, every --checkpoint-every seconds and at the end "
+                        "(also when stopped by Ctrl-C or SIGTERM)")
+    p.add_argument("--checkpoint-every", type=_seconds, default=CHECKPOINT_EVERY, metavar="SECONDS",
+                   help=f"with --save, also save mid-epoch at most this many seconds apart (default "
+                        f"{CHECKPOINT_EVERY:g}; 0: only at epoch ends)")
     p.add_argument("--resume", metavar="CKPT", help="continue the run saved in CKPT")
     p.add_argument("--json", action="store_true", help="print one final JSON object on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -136,7 +159,8 @@ def _print_json(obj: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``netbuilder train``; returns the exit status (0 finished, 1 failed, 130 stopped by Ctrl-C).
+    """Run ``netbuilder train``; returns the exit status (0 finished, 1 failed, 130 stopped by Ctrl-C,
+    143 stopped by SIGTERM).
     With ``--json`` a failure raised as a :class:`UserError` still prints the final object (status
     "failed") before it propagates to the usual error line."""
     try:
@@ -197,22 +221,27 @@ def _run(args: argparse.Namespace) -> int:
                  f"batch {config.batch_size}, {config.optimizer} lr {config.lr:g}, {config.schedule} schedule, "
                  f"seed {config.seed}")
 
-    interrupted = {"n": 0}
+    interrupted: list[int] = []  # the signals received
 
-    def on_sigint(_sig: int, _frame: Any) -> None:
-        interrupted["n"] += 1
-        if interrupted["n"] > 1:
+    def on_signal(sig: int, _frame: Any) -> None:
+        interrupted.append(sig)
+        if len(interrupted) > 1:
             raise KeyboardInterrupt
         trainer.stop()
 
-    previous = signal.signal(signal.SIGINT, on_sigint) if _main_thread() else None
+    previous = ({sig: signal.signal(sig, on_signal) for sig in EXIT_STOPPED} if _main_thread() else {})
     last: TrainEvent | None = None
+    every = args.checkpoint_every
+    last_save = time.monotonic()
     try:
         for ev in trainer:
             last = ev
             if isinstance(ev, StepEvent):
                 if not quiet:
                     bar.step(ev)
+                if args.save and every and time.monotonic() - last_save >= every:
+                    trainer.save_checkpoint(args.save)
+                    last_save = time.monotonic()
             elif isinstance(ev, EpochEvent):
                 if not quiet:
                     bar.line(f"epoch {ev.epoch}/{config.epochs}: train loss {ev.train_loss:.4f} acc "
@@ -220,11 +249,13 @@ def _run(args: argparse.Namespace) -> int:
                              f"{100 * ev.test_accuracy:.2f}% | {ev.seconds:.1f} s")
                 if args.save:
                     trainer.save_checkpoint(args.save)
+                    last_save = time.monotonic()
             elif isinstance(ev, WarningEvent):
                 bar.line(f"warning: {ev.message}")
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
     def summary(status: str) -> dict[str, Any]:
         h = trainer.history
         return {
@@ -248,7 +279,7 @@ def _run(args: argparse.Namespace) -> int:
             bar.line(f"stopped at epoch {last.epoch}, step {last.global_step}")
         if args.json:
             _print_json(summary("stopped"))
-        return 130
+        return EXIT_STOPPED.get(interrupted[0], 130) if interrupted else 130
     if isinstance(last, FailedEvent):
         bar.line(f"netbuilder: error: {last.message}")
         if args.json:

@@ -20,6 +20,7 @@ import torch
 from netbuilder.core.errors import UserError
 from netbuilder.core.model.graph import Graph
 from netbuilder.core.model.project import ProjectError, atomic_write, dumps, loads
+from netbuilder.core.train.config import RULES, TrainConfig
 
 FORMAT = "netbuilder-checkpoint"
 VERSION = 1
@@ -110,6 +111,11 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
             raise CheckpointError(f"{p}: the checkpoint's {key!r} is missing or damaged")
     if obj["epoch"] < 0 or obj["global_step"] < 0:
         raise CheckpointError(f"{p}: the checkpoint's counters are damaged (negative epoch or step)")
+    max_epochs = RULES["epochs"].hi
+    if max_epochs is not None and obj["epoch"] > max_epochs:
+        # no run can get there (epochs is capped): a forged or damaged counter, not a finished run
+        raise CheckpointError(f"{p}: the checkpoint's counters are damaged (epoch {obj['epoch']:.3g}; no run "
+                              f"has more than {max_epochs:,.0f} epochs)")
     history = obj["history"]
     if not all(isinstance(k, str) and isinstance(v, list) and all(_is_real(x) for x in v)
                for k, v in history.items()):
@@ -124,6 +130,21 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         raise CheckpointError(f"{p}: the checkpoint's random-generator state is damaged")
     return Checkpoint(graph, state, obj["optimizer"], obj["rng"], obj["epoch"], obj["global_step"],
                       {k: [float(x) for x in v] for k, v in history.items()}, obj["config"], progress)
+
+
+def check_contents(ck: Checkpoint, path: str | os.PathLike[str]) -> None:
+    """What :func:`load_checkpoint` leaves to the user of the weights: the settings are valid, and every
+    weight is a finite number (a run that diverged saves NaN weights). :class:`CheckpointError` naming the
+    first problem."""
+    try:
+        TrainConfig.from_dict(ck.config)
+    except UserError as e:
+        raise CheckpointError(f"{path}: the checkpoint's training settings are invalid: {e}") from None
+    for name, t in ck.state_dict.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            bad = int((~torch.isfinite(t)).sum())
+            raise CheckpointError(f"{path}: the weights {name!r} hold {bad:,} NaN or infinite value(s) (the run "
+                                  f"diverged before it was saved); train again with a lower learning rate")
 
 
 def _is_int(v: Any) -> bool:

@@ -58,6 +58,7 @@ from netbuilder.core.train.config import (
 )
 from netbuilder.core.train.data import Dataset, check_compat, load_dataset, prepare_images
 from netbuilder.core.train.device import resolve_device
+from netbuilder.core.train.divergence import DivergenceWatch
 from netbuilder.core.train.evaluation import MAX_MISCLASSIFIED, Evaluation, evaluate_split
 from netbuilder.core.train.events import (
     EpochEvent,
@@ -332,7 +333,11 @@ class Trainer:
                 if isinstance(events[-1], FailedEvent):
                     return
                 # time spent by the consumer between steps counts to the epoch, not to throughput
-            yield self._end_epoch(ep, t_last)
+            epoch_event = self._end_epoch(ep, t_last)
+            yield epoch_event
+            warning = run.watch.epoch(ep, self.steps_per_epoch, epoch_event.train_accuracy)
+            if warning is not None:
+                yield warning
         h = self.history
         seconds = self._train_seconds
         per_epoch = min(len(self.dataset.train_y), self.steps_per_epoch * c.batch_size)
@@ -383,6 +388,9 @@ class Trainer:
             events.append(StepEvent(ep, s + 1, self.steps_per_epoch, gstep, run.total_steps, values[0], lr,
                                     run.samples / run.active if run.active > 0 else 0.0,
                                     per_step * (run.total_steps - gstep)))
+            warning = run.watch.step(values[0])
+            if warning is not None:
+                events.append(warning)
             if stats_step and gnorms is not None and before is not None:
                 events.append(grad_stats(gstep, run.names, run.layers, run.params, gnorms, before))
             if c.histogram_every > 0 and gstep % c.histogram_every == 0 and run.hist_p.grad is not None:
@@ -514,6 +522,7 @@ class _RunState:
         self.layers = [trainer.node_of(n) for n in self.names]
         self.hist_p = dict(trainer._params)[trainer._hist_name]
         self.steps, self.samples, self.active = 0, 0, 0.0
+        self.watch = DivergenceWatch(trainer.config, trainer.dataset.num_classes)
 
 
 __all__ = [
