@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from netbuilder.core.model.graph import Edge, Graph
 from netbuilder.core.model.inference import infer
 from netbuilder.core.model.project import load_preset
@@ -160,3 +162,62 @@ def test_a_network_cut_in_two_stays_an_error() -> None:
     r = infer(g)  # training the stub input → conv1 would be a silent surprise
     assert not r.ok and r.unused == {"relu1"}  # left with no edge at all: only relu1 is a stray
     assert r.errors_for("pool1") == ["MaxPool2d 'pool1' has no input; connect a layer to it or delete it"]
+
+
+def _cycle_paths(r: object) -> list[list[str]]:
+    import re
+
+    from netbuilder.core.model.inference import InferenceResult
+    assert isinstance(r, InferenceResult)
+    found = {m.group(1) for e in r.errors if (m := re.search(r"cycle \(([^)]*)\)", e.message))}
+    return [p.split(" → ") for p in sorted(found)]
+
+
+def _assert_real_cycle(g: Graph, path: list[str]) -> None:
+    edges = {(e.src, e.dst) for e in g.edges}
+    assert path[0] == path[-1] and len(set(path[:-1])) == len(path) - 1, path
+    assert all((a, b) in edges for a, b in itertools.pairwise(path)), f"{path} names an edge that does not exist"
+
+
+def test_cycle_through_add_with_dead_ends_reports_one_real_cycle_in_order() -> None:
+    # every cycle node's first successor is a dead end downstream: the old walk gave up and listed
+    # every stuck node alphabetically, naming edges such as a → add1 that do not exist
+    g = Graph()
+    g.add_node("Input", "input", {"shape": [4]})
+    for i in ("add1", "a", "b", "c", "d", "e"):
+        g.add_node("Add" if i == "add1" else "ReLU", i)
+    g.connect("input", "add1", 0)
+    g.connect("add1", "c")
+    g.connect("add1", "a")
+    g.connect("a", "d")
+    g.connect("a", "b")
+    g.connect("b", "e")
+    g.connect("b", "add1", 1, check_cycle=False)
+    r = infer(g)
+    paths = _cycle_paths(r)
+    assert len(paths) == 1, paths
+    _assert_real_cycle(g, paths[0])
+    assert paths[0] == ["add1", "a", "b", "add1"]
+    msgs = r.errors_for("add1")
+    assert any("cycle (add1 → a → b → add1)" in m and "'b' → 'add1'" in m for m in msgs), msgs
+    assert not any("cycle" in m for n in ("c", "d", "e") for m in r.errors_for(n))
+
+
+def test_two_separate_cycles_are_each_reported_with_real_edges() -> None:
+    g = chain(("Add", "add", {}), ("ReLU", "r1", {}), ("Add", "add2", {}), ("ReLU", "r2", {}))
+    g.connect("r1", "add", 1, check_cycle=False)
+    g.connect("r2", "add2", 1, check_cycle=False)
+    r = infer(g)
+    paths = _cycle_paths(r)
+    assert len(paths) == 2, paths
+    for p in paths:
+        _assert_real_cycle(g, p)
+    assert {frozenset(p) for p in paths} == {frozenset({"add", "r1"}), frozenset({"add2", "r2"})}
+
+
+def test_a_cycle_through_an_add_still_lays_out() -> None:
+    from netbuilder.core.model.layout import auto_positions
+
+    g = chain(("Add", "add1", {}), ("ReLU", "a", {}), ("ReLU", "b", {}))
+    g.connect("b", "add1", 1, check_cycle=False)
+    assert set(auto_positions(g)) == {"input", "add1", "a", "b"}

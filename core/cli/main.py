@@ -26,6 +26,7 @@ EXTERNAL: dict[str, tuple[str, str]] = {
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
+    from netbuilder.core.model.inference import infer
     from netbuilder.core.model.project import load_project
     from netbuilder.core.model.summary import error_data, summary_data, summary_table
 
@@ -37,7 +38,8 @@ def _cmd_summary(args: argparse.Namespace) -> int:
         # --json promises JSON on stdout for every outcome, a file that cannot be loaded included
         print(json.dumps(error_data(err), indent=2))
         return 1
-    data = summary_data(project.graph)
+    result = infer(project.graph)  # once, for the data and the table
+    data = summary_data(project.graph, result)
     if args.json:
         print(json.dumps(data, indent=2))
         return 1 if "errors" in data else 0
@@ -46,7 +48,7 @@ def _cmd_summary(args: argparse.Namespace) -> int:
             print(f"error: {e['message']}", file=sys.stderr)
         return 1
     print(f"{project.graph.name}")
-    print(summary_table(project.graph))
+    print(summary_table(project.graph, result))
     return 0
 
 

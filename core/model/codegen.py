@@ -18,7 +18,7 @@ from typing import Any
 import torch.nn as nn
 from netbuilder.core import __version__
 from netbuilder.core.errors import UserError
-from netbuilder.core.model.graph import Edge, Graph
+from netbuilder.core.model.graph import Edge, Graph, paused_gc
 from netbuilder.core.model.inference import InferenceResult, infer
 from netbuilder.core.model.layers import LayerSpec, get_spec
 from netbuilder.core.model.shapes import fmt_shape
@@ -131,6 +131,11 @@ def _safe_text(text: str) -> str:
 
 def generate(graph: Graph, result: InferenceResult | None = None, class_name: str = "Net") -> GeneratedCode:
     """Generate the module source for ``graph``. Raises :class:`CodegenError` if the graph has errors."""
+    with paused_gc():
+        return _generate(graph, result, class_name)
+
+
+def _generate(graph: Graph, result: InferenceResult | None, class_name: str) -> GeneratedCode:
     if not CLASS_RE.match(class_name) or keyword.iskeyword(class_name) or class_name in RESERVED - {"Net"}:
         raise CodegenError(f"class name {class_name!r} is not a legal Python identifier")
     result = result or infer(graph)

@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from netbuilder.core.model.graph import Edge, Graph
+from netbuilder.core.model.graph import Edge, Graph, paused_gc
 from netbuilder.core.model.layers import AUTO
 from netbuilder.core.model.shapes import Shape, ShapeError, fmt_shape
 
@@ -110,6 +110,11 @@ def _label(graph: Graph, node_id: str) -> str:
 
 def infer(graph: Graph) -> InferenceResult:
     """Run inference on ``graph``. Never raises for a user mistake: problems are in ``errors``."""
+    with paused_gc():
+        return _infer(graph)
+
+
+def _infer(graph: Graph) -> InferenceResult:
     nodes = graph.nodes
     ids = [n.id for n in nodes]
     ins: dict[str, list[Edge]] = {i: [] for i in ids}
@@ -148,14 +153,22 @@ def infer(graph: Graph) -> InferenceResult:
             indeg[m] -= 1
             if indeg[m] == 0:
                 queue.append(m)
+    on_cycle: set[str] = set()
     if len(order) < len(ids):
-        cyc = _find_cycle({i for i in ids if i not in set(order)}, outs)
-        path = " → ".join([*cyc, cyc[0]])
-        for c in cyc:
-            fail(c, f"{_label(graph, c)} is part of a cycle ({path}); networks must flow one way — "
-                 "remove one of these connections")
-        stuck = [i for i in ids if i not in set(order) and i not in cyc]
-        order += cyc + stuck
+        ordered = set(order)
+        stuck = [i for i in ids if i not in ordered]
+        for cyc in _cycles(stuck, outs):
+            # the loop is entered where a node outside it feeds it: the edge back into that node
+            # is the one to remove
+            entry = next((k for k, c in enumerate(cyc) if any(e.src in ordered for e in ins[c])), 0)
+            cyc = cyc[entry:] + cyc[:entry]
+            path = " → ".join([*cyc, cyc[0]])
+            back = f"'{cyc[-1]}' → '{cyc[0]}'"
+            for c in cyc:
+                fail(c, f"{_label(graph, c)} is part of a cycle ({path}); networks must flow one way — "
+                     f"remove the connection {back}")
+            on_cycle.update(cyc)
+        order += stuck
 
     # Stray nodes: a layer dropped and never connected cannot change the output, so it must not
     # block training. Only nodes with no edge at all: a connected piece cut off from the Input is
@@ -211,7 +224,7 @@ def infer(graph: Graph) -> InferenceResult:
         info = infos[nid]
         node = graph.node(nid)
         nspec = node.spec
-        if info.error and any(e.node == nid and "cycle" in e.message for e in errors):
+        if nid in on_cycle:
             continue
         in_shapes: list[Shape] = []
         blocked = False
@@ -332,19 +345,63 @@ def _reachable(start: str, outs: dict[str, list[str]]) -> set[str]:
     return seen
 
 
-def _find_cycle(candidates: set[str], outs: dict[str, list[str]]) -> list[str]:
-    """One cycle among ``candidates`` (nodes Kahn's algorithm could not order), as a node list."""
-    for start in sorted(candidates):
-        path: list[str] = []
-        pos: dict[str, int] = {}
-        n: str | None = start
-        while n is not None and n not in pos:
-            pos[n] = len(path)
-            path.append(n)
-            n = next((m for m in outs[n] if m in candidates), None)
-        if n is not None:
-            return path[pos[n]:]
-    return sorted(candidates)
+def _cycles(stuck: list[str], outs: dict[str, list[str]]) -> list[list[str]]:
+    """One real cycle, in edge order, per strongly connected group of the ``stuck`` nodes (those
+    Kahn's algorithm could not order: cycles and whatever lies downstream of them). Tarjan's
+    algorithm, iterative, in linear time."""
+    members = set(stuck)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in stuck:
+        if root in index:
+            continue
+        work = [(root, 0)]
+        while work:
+            n, k = work.pop()
+            if k == 0:
+                index[n] = low[n] = len(index)
+                stack.append(n)
+                on_stack.add(n)
+            succ = outs[n]
+            while k < len(succ) and (succ[k] not in members or succ[k] in index):
+                m = succ[k]
+                if m in on_stack:
+                    low[n] = min(low[n], index[m])
+                k += 1
+            if k < len(succ):
+                work += [(n, k + 1), (succ[k], 0)]
+                continue
+            if low[n] == index[n]:
+                group: set[str] = set()
+                while True:
+                    m = stack.pop()
+                    on_stack.discard(m)
+                    group.add(m)
+                    if m == n:
+                        break
+                if len(group) > 1 or n in outs[n]:
+                    found.append(_walk(n, group, outs))
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[n])
+    order = {n: i for i, n in enumerate(stuck)}
+    return sorted(found, key=lambda c: min(order[n] for n in c))
+
+
+def _walk(start: str, group: set[str], outs: dict[str, list[str]]) -> list[str]:
+    """A cycle through the strongly connected ``group``: every member has a successor in it, so
+    following them from ``start`` must come back to a node already on the path."""
+    path: list[str] = []
+    pos: dict[str, int] = {}
+    n = start
+    while n not in pos:
+        pos[n] = len(path)
+        path.append(n)
+        n = next(m for m in outs[n] if m in group)
+    return path[pos[n]:]
 
 
 def describe(info: NodeInfo) -> str:

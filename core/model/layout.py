@@ -144,7 +144,9 @@ def _order_layer(members: list[str], nbrs: dict[str, list[str]], index: dict[str
 
 def _place_layer(members: list[str], parents: dict[str, list[str]], height: dict[str, float]) -> None:
     """Heights for one ordered layer: each near its parents' mean, one row apart at least."""
-    want = [sum(height[p] for p in parents[n]) / len(parents[n]) if parents[n] else 0.0 for n in members]
+    # only parents already placed count: on a cycle a node's parent may lie in a later layer
+    placed = [[height[p] for p in parents[n] if p in height] for n in members]
+    want = [sum(h) / len(h) if h else 0.0 for h in placed]
     ys: list[float] = []
     for w in want:
         ys.append(w if not ys else max(w, ys[-1] + 1.0))

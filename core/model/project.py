@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from netbuilder.core.errors import UserError
-from netbuilder.core.model.graph import Graph, GraphError, check_id, validate_params
+from netbuilder.core.model.graph import Graph, GraphError, check_id, paused_gc
 from netbuilder.core.model.layers import REGISTRY
 from netbuilder.resources import resources_dir
 
@@ -114,6 +114,11 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
 
 def from_dict(data: Any) -> Project:
     """Validate a parsed project and build it. Raises :class:`ProjectError` naming node and field."""
+    with paused_gc():
+        return _build(data)
+
+
+def _build(data: Any) -> Project:
     if not isinstance(data, dict):
         raise ProjectError("not a NetBuilder project: the top level must be a JSON object")
     if data.get("format") != FORMAT:
@@ -158,7 +163,7 @@ def from_dict(data: Any) -> Project:
             raise ProjectError(f"node {nid!r}: 'position' must be [x, y], numbers within ±{MAX_COORD:,}",
                                node=nid, field="position")
         try:
-            graph.add_node(typ, nid, validate_params(nid, typ, params), (float(pos[0]), float(pos[1])))
+            graph.add_node(typ, nid, params, (float(pos[0]), float(pos[1])))  # validates the params
         except GraphError as e:
             raise ProjectError(str(e), node=e.node or nid, field=e.field) from None
     for i, raw in enumerate(edges):
@@ -194,7 +199,8 @@ def _refuse_constant(name: str) -> Any:
 def loads(text: str) -> Project:
     """Parse and validate project JSON text."""
     try:
-        data = json.loads(text, parse_constant=_refuse_constant)
+        with paused_gc():
+            data = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as e:
         raise ProjectError(f"not a NetBuilder project: invalid JSON at line {e.lineno}, column {e.colno}") from None
     except RecursionError:

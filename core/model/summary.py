@@ -11,7 +11,7 @@ import textwrap
 from typing import Any
 
 from netbuilder.core.errors import UserError
-from netbuilder.core.model.graph import Graph
+from netbuilder.core.model.graph import Graph, paused_gc
 from netbuilder.core.model.inference import InferenceResult, describe, infer
 
 # What a layer's "macs" counts; each LayerSpec.macs counter must follow it (weight-free layers count
@@ -77,16 +77,20 @@ def fmt_duration(seconds: float, unknown: str = "–") -> str:
 
 def summary_table(graph: Graph, result: InferenceResult | None = None) -> str:
     """A fixed-width table of every node, with totals (the graph must be valid)."""
-    result = result or infer(graph)
+    with paused_gc():
+        return _table(result or infer(graph))
+
+
+def _table(result: InferenceResult) -> str:
     rows = [("Layer (id)", "Type", "Output shape", "Params", "MACs")]
     for nid in result.order:
         info = result.nodes[nid]
         rows.append((nid, info.type, describe(info), f"{info.params:,}", f"{info.macs:,}"))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    align = ["<", "<", "<", ">", ">"]
+    widths = [max(map(len, col)) for col in zip(*rows, strict=True)]
+    a, b, c, d, e = widths
 
     def fmt(r: tuple[str, ...]) -> str:
-        return "  ".join(f"{c:{a}{w}}" for c, a, w in zip(r, align, widths, strict=True)).rstrip()
+        return f"{r[0]:<{a}}  {r[1]:<{b}}  {r[2]:<{c}}  {r[3]:>{d}}  {r[4]:>{e}}".rstrip()
 
     rule = "=" * len(fmt(rows[0]))
     lines = [rule, fmt(rows[0]), "-" * len(rule), *(fmt(r) for r in rows[1:]), rule]
