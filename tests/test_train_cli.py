@@ -9,24 +9,16 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 from netbuilder.core.cli.main import main
 from netbuilder.core.model.project import load_preset, presets_dir, save_project
 
+from tests._cli import FAST, LENET5, ROOT, isolated_training  # noqa: F401  (fixture)
 from tests._graphs import linear_net
 
-ROOT = Path(__file__).resolve().parent.parent
-LENET5 = str(presets_dir() / "lenet5-mnist.json")
 TUTORIAL = str(presets_dir() / "lenet-tutorial.json")
-FAST = ["--dataset", "sample", "--threads", "1", "--device", "cpu"]
 
 
-@pytest.fixture(autouse=True)
-def _restore_threads(monkeypatch, tmp_path):
-    monkeypatch.setenv("NETBUILDER_CACHE", str(tmp_path / "cache"))
-    old = torch.get_num_threads()
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("isolated_training")
 
 
 def test_train_json_and_progress(capsys):

@@ -14,20 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 from netbuilder.core.cli.main import main
-from netbuilder.core.model.project import presets_dir
 from netbuilder.core.train.checkpoint import load_checkpoint
 
-ROOT = Path(__file__).resolve().parent.parent
-LENET5 = str(presets_dir() / "lenet5-mnist.json")
-FAST = ["--dataset", "sample", "--threads", "1", "--device", "cpu"]
+from tests._cli import FAST, LENET5, ROOT, isolated_training  # noqa: F401  (fixture)
 
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch, tmp_path):
-    monkeypatch.setenv("NETBUILDER_CACHE", str(tmp_path / "cache"))
-    old = torch.get_num_threads()
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("isolated_training")
 
 
 def _start(tmp_path: Path, *extra: str) -> subprocess.Popen[str]:

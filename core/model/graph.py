@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import re
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,6 +20,22 @@ from netbuilder.core.events import Signal
 from netbuilder.core.model.layers import AUTO, LayerSpec, ParamError, get_spec
 
 MAX_ID = 64
+
+
+def kahn_order(ids: Iterable[str], indegree: Mapping[str, int], children: Mapping[str, Iterable[str]]) -> list[str]:
+    """Kahn's topological order of ``ids``, stable in their order: a node once all its parents are
+    out. Nodes on (or after) a cycle are left out; callers report or append them."""
+    indeg = dict(indegree)
+    queue = deque(i for i in ids if indeg[i] == 0)
+    order: list[str] = []
+    while queue:
+        cur = queue.popleft()
+        order.append(cur)
+        for m in children[cur]:
+            indeg[m] -= 1
+            if indeg[m] == 0:
+                queue.append(m)
+    return order
 
 
 @contextmanager

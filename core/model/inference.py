@@ -10,11 +10,10 @@ warning: the network is built without it (``unused``).
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from netbuilder.core.model.graph import Edge, Graph, paused_gc
+from netbuilder.core.model.graph import Edge, Graph, kahn_order, paused_gc
 from netbuilder.core.model.layers import AUTO
 from netbuilder.core.model.shapes import Shape, ShapeError, fmt_shape
 
@@ -143,16 +142,7 @@ def _infer(graph: Graph) -> InferenceResult:
                  f"or connect its layers to '{inputs[0]}'")
 
     # Topological order (Kahn, stable in insertion order); leftover nodes lie on or after a cycle.
-    indeg = {i: len(ins[i]) for i in ids}
-    queue = deque(i for i in ids if indeg[i] == 0)
-    order: list[str] = []
-    while queue:
-        cur = queue.popleft()
-        order.append(cur)
-        for m in outs[cur]:
-            indeg[m] -= 1
-            if indeg[m] == 0:
-                queue.append(m)
+    order = kahn_order(ids, {i: len(ins[i]) for i in ids}, outs)
     on_cycle: set[str] = set()
     if len(order) < len(ids):
         ordered = set(order)

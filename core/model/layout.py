@@ -12,9 +12,8 @@ id ``layer1_0_conv1``), so :func:`derived_group` reads the block (``layer1.0``) 
 from __future__ import annotations
 
 import math
-from collections import deque
 
-from netbuilder.core.model.graph import Graph
+from netbuilder.core.model.graph import Graph, kahn_order
 
 X_GAP = 304.0  # a node card plus room for the shape label on its edge
 Y_GAP = 120.0
@@ -80,15 +79,7 @@ def _topological(graph: Graph) -> list[str]:
     for e in graph.edges:
         indeg[e.dst] += 1
         children[e.src].append(e.dst)
-    queue = deque(n for n, d in indeg.items() if d == 0)
-    out: list[str] = []
-    while queue:
-        n = queue.popleft()
-        out.append(n)
-        for c in children[n]:
-            indeg[c] -= 1
-            if indeg[c] == 0:
-                queue.append(c)
+    out = kahn_order(indeg, indeg, children)
     seen = set(out)
     return out + [n for n in indeg if n not in seen]
 

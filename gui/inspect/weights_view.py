@@ -215,6 +215,19 @@ def _scroll(inner: QWidget) -> QScrollArea:
     return area
 
 
+def _tab(bar: QHBoxLayout) -> tuple[QWidget, QWidget, QVBoxLayout]:
+    """A tab: ``bar`` above a scrolling body; returns the tab, the body and the body's layout."""
+    body = QWidget()
+    body_layout = QVBoxLayout(body)
+    body_layout.setAlignment(Qt.AlignmentFlag.AlignTop)
+    tab = QWidget()
+    lay = QVBoxLayout(tab)
+    lay.setContentsMargins(2, 2, 2, 2)
+    lay.addLayout(bar)
+    lay.addWidget(_scroll(body), 1)
+    return tab, body, body_layout
+
+
 class WeightsView(QWidget):
     """Kernels and feature maps for ``document``'s network (or a checkpoint's)."""
 
@@ -263,14 +276,7 @@ class WeightsView(QWidget):
         kbar.addWidget(self.kernel_cmap)
         kbar.addWidget(self.kernel_norm)
         kbar.addStretch(1)
-        self.kernel_body = QWidget()
-        self.kernel_layout = QVBoxLayout(self.kernel_body)
-        self.kernel_layout.setAlignment(Qt.AlignmentFlag.AlignTop)
-        ktab = QWidget()
-        kl = QVBoxLayout(ktab)
-        kl.setContentsMargins(2, 2, 2, 2)
-        kl.addLayout(kbar)
-        kl.addWidget(_scroll(self.kernel_body), 1)
+        ktab, self.kernel_body, self.kernel_layout = _tab(kbar)
 
         # feature maps tab
         self.image_spin = QSpinBox()
@@ -292,14 +298,7 @@ class WeightsView(QWidget):
         fbar.addWidget(self.image_label, 1)
         fbar.addWidget(self.all_layers)
         fbar.addWidget(self.feature_cmap)
-        self.feature_body = QWidget()
-        self.feature_layout = QVBoxLayout(self.feature_body)
-        self.feature_layout.setAlignment(Qt.AlignmentFlag.AlignTop)
-        ftab = QWidget()
-        fl = QVBoxLayout(ftab)
-        fl.setContentsMargins(2, 2, 2, 2)
-        fl.addLayout(fbar)
-        fl.addWidget(_scroll(self.feature_body), 1)
+        ftab, self.feature_body, self.feature_layout = _tab(fbar)
 
         self.tabs = QTabWidget()
         self.tabs.addTab(ktab, "Kernels")
