@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from netbuilder.core.model.graph import Graph
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QObject, QPointF, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QMouseEvent
 from PySide6.QtWidgets import QApplication
 
@@ -114,3 +114,11 @@ def graph_dict(graph: Graph) -> dict:
     return d
 
 
+class FakeTrainingSource(QObject):
+    """A stand-in for the training session: the signals and live values of ``TrainingSource``."""
+
+    event_received = Signal(object)
+    model_available = Signal(object)
+    model_cleared = Signal()
+    live_model = None
+    live_dataset = None

@@ -22,6 +22,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor
 
 from tests._graphs import sigmoid_mlp
+from tests._helpers_editor import FakeTrainingSource
 
 torch.set_num_threads(1)
 
@@ -404,14 +405,6 @@ def test_install_adds_docks_and_wires_training_panel(qtbot: Any, docs: Any, trai
     from netbuilder.core.train.events import FinishedEvent
     from netbuilder.gui.inspect import autograd_view, gradient_view, weights_view
     from netbuilder.gui.window import ModelContext
-    from PySide6.QtCore import QObject, Signal
-
-    class Source(QObject):  # a TrainingSource, as the training session is one
-        event_received = Signal(object)
-        model_available = Signal(object)
-        model_cleared = Signal()
-        live_model = None
-        live_dataset = None
 
     class Window:
         def __init__(self, doc: Document) -> None:
@@ -427,7 +420,7 @@ def test_install_adds_docks_and_wires_training_panel(qtbot: Any, docs: Any, trai
     trainer, _ = trained
     doc = docs(load_preset("lenet5-mnist").graph)
     win = Window(doc)
-    source = Source()
+    source = FakeTrainingSource()
     source.live_model = trainer.model  # type: ignore[assignment]
     source.live_dataset = trainer.dataset  # type: ignore[assignment]
     av = autograd_view.install(win, source)  # type: ignore[arg-type]
@@ -529,14 +522,6 @@ def _health_rows(gv: Any) -> list[tuple[str, bool]]:
 
 def test_health_placeholder_shows_in_a_fresh_view_and_after_a_new_project(qtbot: Any, docs: Any) -> None:
     from netbuilder.gui.inspect import gradient_view
-    from PySide6.QtCore import QObject, Signal
-
-    class Source(QObject):
-        event_received = Signal(object)
-        model_available = Signal(object)
-        model_cleared = Signal()
-        live_model = None
-        live_dataset = None
 
     class Window:
         def __init__(self, doc: Document) -> None:
@@ -547,7 +532,7 @@ def test_health_placeholder_shows_in_a_fresh_view_and_after_a_new_project(qtbot:
         def add_panel(self, widget: Any, *_: Any) -> None:
             qtbot.addWidget(widget)
 
-    source = Source()
+    source = FakeTrainingSource()
     gv = gradient_view.install(Window(docs(load_preset("lenet5-mnist").graph)), source)  # type: ignore[arg-type]
     gv.resize(1000, 400)
     gv.show()

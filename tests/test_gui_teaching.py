@@ -14,9 +14,11 @@ from netbuilder.core.model.inference import infer
 from netbuilder.core.model.project import load_preset
 from netbuilder.core.model.shapes import fmt_shape
 from netbuilder.gui.editor.document import Document
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu
+
+from tests._helpers_editor import FakeTrainingSource
 
 torch.set_num_threads(1)
 
@@ -454,15 +456,6 @@ def test_install_in_main_window_and_open_conv_walk_from_a_node(qtbot, tmp_path, 
         assert len(autograd.highlighted_ids()) < len(autograd.graph.nodes)
     finally:
         win.shutdown()  # conftest's _dispose_windows deletes it
-
-
-class FakeTrainingSource(QObject):
-    """A stand-in for the training session: the three signals of ``TrainingSource``."""
-
-    event_received = Signal(object)
-    model_available = Signal(object)
-    model_cleared = Signal()
-    live_model = None
 
 
 class FakeWindow(QMainWindow):
